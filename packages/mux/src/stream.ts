@@ -1,0 +1,345 @@
+import { Duplex } from 'node:stream';
+import { Flag, FrameType, INITIAL_STREAM_WINDOW, MAX_UINT32 } from './constants.js';
+import { ProtocolError, SessionClosedError, StreamResetError } from './errors.js';
+import type { Session } from './session.js';
+
+/**
+ * The states of a yamux stream, as in Go's stream.go. One field, moved in one place per
+ * event, rather than state spread over booleans.
+ *
+ * - `init`: opened here, SYN not sent yet (it rides on the first frame, or goes alone on
+ *   the next tick).
+ * - `synSent`: SYN sent, no ACK yet. Writing is allowed: the initial window is known.
+ * - `synReceived`: opened by the peer, not yet accepted here (no ACK sent).
+ * - `established`: both sides know the stream.
+ * - `localClose`: we sent FIN; the peer may still send.
+ * - `remoteClose`: the peer sent FIN; we may still send.
+ * - `closed`: FIN both ways; the stream has left the session's table.
+ * - `reset`: RST sent or received, or the session ended; the stream is gone.
+ */
+export type StreamState =
+  | 'init'
+  | 'synSent'
+  | 'synReceived'
+  | 'established'
+  | 'localClose'
+  | 'remoteClose'
+  | 'closed'
+  | 'reset';
+
+/**
+ * What a stream needs from its session. The session implements it; nothing else should.
+ * @internal
+ */
+export interface StreamOwner {
+  readonly windowSize: number;
+  readonly open: boolean;
+  sendControl(type: FrameType, flags: number, streamId: number, length: number): void;
+  sendData(streamId: number, flags: number, payload: Buffer): void;
+  /** Calls `cb` once the connection can take more data (at once if it can now). */
+  whenWritable(cb: (err?: Error | null) => void): void;
+  /** The stream reached `closed` or `reset`: take it out of the table. */
+  streamDone(stream: Stream): void;
+}
+
+/**
+ * One yamux stream: a Node Duplex. `end()` sends FIN (half-close), the peer's FIN ends the
+ * readable side, `destroy()` sends RST and the peer's RST destroys it with a
+ * StreamResetError. Writes never exceed the peer's window: `write()` returns false and
+ * `'drain'` follows, like any Node stream. Received bytes are credited back to the peer
+ * only once the application has read them (Go's rule: when half the window was read), so a
+ * reader that stops reading holds at most one window in memory.
+ */
+export class Stream extends Duplex {
+  /** The yamux stream id: odd when the client side opened it, even for the server side. */
+  readonly id: number;
+  readonly #owner: StreamOwner;
+  readonly #session: Session;
+  #state: StreamState;
+
+  /** Bytes the peer still lets us send. */
+  #sendWindow = INITIAL_STREAM_WINDOW;
+  /** Bytes the peer may still send us before it must wait for a window update. */
+  #recvWindow = INITIAL_STREAM_WINDOW;
+
+  // Received bytes that Node's readable side has not asked for yet. A plain array with a
+  // head index: shift() would make a flood of tiny frames quadratic.
+  #queue: Buffer[] = [];
+  #queueHead = 0;
+  #queuedBytes = 0;
+  /** Node asked for data (`_read`) and the last push() did not refuse more. */
+  #wantsData = false;
+  /** The peer's FIN arrived; end the readable side once the queue is empty. */
+  #finReceived = false;
+
+  // The write in progress, waiting for send window.
+  #out: Buffer | null = null;
+  #outOffset = 0;
+  #outCallback: ((err?: Error | null) => void) | null = null;
+
+  /** @internal Sessions create streams; applications get them from openStream/accept. */
+  constructor(owner: StreamOwner, session: Session, id: number, state: 'init' | 'synReceived') {
+    super({ allowHalfOpen: true });
+    this.#owner = owner;
+    this.#session = session;
+    this.id = id;
+    this.#state = state;
+  }
+
+  /** The session this stream belongs to. */
+  get session(): Session {
+    return this.#session;
+  }
+
+  /** Where the stream is in the yamux state machine. */
+  get state(): StreamState {
+    return this.#state;
+  }
+
+  // ---- called by the session -------------------------------------------------------
+
+  /** Sends the SYN alone if no frame has carried it yet. @internal */
+  _flushSyn(): void {
+    if (this.#state === 'init' && this.#owner.open) {
+      this.#owner.sendControl(
+        FrameType.WindowUpdate,
+        this.#takeFlags(),
+        this.id,
+        this.#windowDelta(),
+      );
+    }
+  }
+
+  /** The application accepted the stream: ACK it now (Go closes sessions whose opens go unacknowledged). @internal */
+  _accept(): void {
+    if (this.#state === 'synReceived' && this.#owner.open) {
+      this.#owner.sendControl(
+        FrameType.WindowUpdate,
+        this.#takeFlags(),
+        this.id,
+        this.#windowDelta(),
+      );
+    }
+  }
+
+  /** Flags of a frame from the peer other than payload: ACK, FIN, RST. @internal */
+  _onFlags(flags: number): void {
+    if (flags & Flag.RST) {
+      this.#onRemoteReset();
+      return;
+    }
+    if (flags & Flag.ACK && this.#state === 'synSent') this.#state = 'established';
+    if (flags & Flag.FIN) this.#onRemoteFin();
+  }
+
+  /** The peer gave more send window. @internal */
+  _onWindowUpdate(delta: number): void {
+    if (this.#sendWindow + delta > MAX_UINT32) {
+      throw new ProtocolError(`window update overflows the send window of stream ${this.id}`);
+    }
+    this.#sendWindow += delta;
+    if (this.#out !== null && delta > 0) this.#pump();
+  }
+
+  /**
+   * A data frame of `length` bytes is arriving: take it from the receive window.
+   * @internal
+   */
+  _reserve(length: number): void {
+    if (length > this.#recvWindow) {
+      throw new ProtocolError(
+        `stream ${this.id} received ${length} bytes with only ${this.#recvWindow} of window left`,
+      );
+    }
+    this.#recvWindow -= length;
+  }
+
+  /** A piece of payload from the peer. @internal */
+  _onData(piece: Buffer): void {
+    if (this.destroyed || this.#finReceived) return; // nobody will read it
+    if (this.#wantsData && this.#queueHead === this.#queue.length) {
+      this.#wantsData = this.push(piece);
+      this.#creditReadBytes();
+    } else {
+      this.#queue.push(piece);
+      this.#queuedBytes += piece.length;
+    }
+  }
+
+  /** The session ended under this stream. @internal */
+  _abort(err: Error | null): void {
+    if (this.destroyed) return;
+    this.#state = 'reset';
+    // The peer finished sending before the session ended: keep what it sent readable.
+    // Writing now fails; end() completes quietly.
+    if (this.#finReceived && this.#out === null) return;
+    // A stream nobody accepted has no listeners yet; an error would crash the process.
+    this.destroy(this.listenerCount('error') > 0 ? (err ?? undefined) : undefined);
+  }
+
+  // ---- Duplex implementation ---------------------------------------------------------
+
+  override _read(): void {
+    this.#wantsData = true;
+    const q = this.#queue;
+    while (this.#queueHead < q.length && this.#wantsData) {
+      const piece = q[this.#queueHead]!;
+      q[this.#queueHead++] = undefined as unknown as Buffer;
+      this.#queuedBytes -= piece.length;
+      this.#wantsData = this.push(piece);
+    }
+    if (this.#queueHead === q.length) {
+      this.#queue = [];
+      this.#queueHead = 0;
+      if (this.#finReceived) {
+        this.push(null);
+        return;
+      }
+    }
+    this.#creditReadBytes();
+  }
+
+  override _write(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    cb: (err?: Error | null) => void,
+  ): void {
+    this.#out = chunk;
+    this.#outOffset = 0;
+    this.#outCallback = cb;
+    this.#pump();
+  }
+
+  override _writev(
+    chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>,
+    cb: (err?: Error | null) => void,
+  ): void {
+    // Many small writes queued while the previous one waited: one frame instead of many.
+    const bufs = chunks.map((c) => c.chunk);
+    this._write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs), 'buffer' as BufferEncoding, cb);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.#owner.open && this.#state !== 'reset') {
+      this.#owner.sendControl(FrameType.WindowUpdate, this.#takeFlags() | Flag.FIN, this.id, 0);
+    }
+    switch (this.#state) {
+      case 'synSent':
+      case 'synReceived':
+      case 'established':
+        this.#state = 'localClose';
+        break;
+      case 'remoteClose':
+        this.#state = 'closed';
+        this.#owner.streamDone(this);
+        break;
+    }
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    const state = this.#state;
+    if (state !== 'closed' && state !== 'reset') {
+      // Tell the peer, unless it never heard of the stream (SYN still pending).
+      if (state !== 'init' && this.#owner.open) {
+        this.#owner.sendControl(FrameType.WindowUpdate, Flag.RST, this.id, 0);
+      }
+      this.#state = 'reset';
+      this.#owner.streamDone(this);
+    }
+    this.#queue = [];
+    this.#queueHead = 0;
+    this.#queuedBytes = 0;
+    if (this.#outCallback)
+      this.#fail(err ?? new StreamResetError(this.id, `stream ${this.id} was destroyed`));
+    cb(err);
+  }
+
+  // ---- internals ---------------------------------------------------------------------
+
+  /** Sends as much of the current write as the window allows; completes it when all is sent. */
+  #pump(): void {
+    const chunk = this.#out!;
+    while (this.#outOffset < chunk.length) {
+      if (this.#sendWindow === 0) return; // resumed by _onWindowUpdate
+      if (!this.#owner.open) {
+        this.#fail(new SessionClosedError(`stream ${this.id}: the session is closed`));
+        return;
+      }
+      const n = Math.min(this.#sendWindow, chunk.length - this.#outOffset);
+      const piece =
+        n === chunk.length ? chunk : chunk.subarray(this.#outOffset, this.#outOffset + n);
+      this.#sendWindow -= n;
+      this.#outOffset += n;
+      this.#owner.sendData(this.id, this.#takeFlags(), piece);
+    }
+    const cb = this.#outCallback!;
+    this.#out = null;
+    this.#outCallback = null;
+    this.#owner.whenWritable(cb);
+  }
+
+  /** Fails the write in progress (Node then destroys the stream with the error). */
+  #fail(err: Error): void {
+    const cb = this.#outCallback;
+    this.#out = null;
+    this.#outCallback = null;
+    cb?.(err);
+  }
+
+  /** SYN on our first frame, ACK on our first frame of an accepted stream. */
+  #takeFlags(): number {
+    if (this.#state === 'init') {
+      this.#state = 'synSent';
+      return Flag.SYN;
+    }
+    if (this.#state === 'synReceived') {
+      this.#state = 'established';
+      return Flag.ACK;
+    }
+    return 0;
+  }
+
+  /** Go's formula: the credit that would bring the peer back to a full window. */
+  #windowDelta(): number {
+    const delta = this.#owner.windowSize - this.#queuedBytes - this.#recvWindow;
+    this.#recvWindow += delta;
+    return delta;
+  }
+
+  /** Returns read bytes to the peer once at least half the window was read (Go's rule). */
+  #creditReadBytes(): void {
+    const s = this.#state;
+    if (this.#finReceived || s === 'synReceived' || s === 'reset' || s === 'closed') return;
+    const max = this.#owner.windowSize;
+    const delta = max - this.#queuedBytes - this.#recvWindow;
+    if (delta < max / 2 || !this.#owner.open) return;
+    this.#recvWindow += delta;
+    this.#owner.sendControl(FrameType.WindowUpdate, this.#takeFlags(), this.id, delta);
+  }
+
+  #onRemoteFin(): void {
+    switch (this.#state) {
+      case 'synSent':
+      case 'synReceived':
+      case 'established':
+        this.#state = 'remoteClose';
+        break;
+      case 'localClose':
+        this.#state = 'closed';
+        this.#owner.streamDone(this);
+        break;
+      default:
+        return; // a second FIN, or FIN after reset: nothing left to end
+    }
+    this.#finReceived = true;
+    if (this.#queueHead === this.#queue.length && !this.destroyed) this.push(null);
+  }
+
+  #onRemoteReset(): void {
+    if (this.#state === 'closed' || this.#state === 'reset') return;
+    this.#state = 'reset';
+    this.#owner.streamDone(this);
+    this.destroy(new StreamResetError(this.id));
+  }
+}
