@@ -1,1 +1,57 @@
-export {};
+// @plugwire/core: what a host and a plugin author import. The layers below (mux, rpc) are
+// re-exported where a user meets them: errors to branch on, the RPC peer and the broker.
+
+export {
+  BrokerError,
+  BrokerTimeoutError,
+  MuxBroker,
+  MuxError,
+  SessionClosedError,
+  type Stream,
+  StreamResetError,
+} from '@plugwire/mux';
+export {
+  CancelledError,
+  type Codec,
+  ConnectionClosedError,
+  ErrorCodes,
+  MessageTooLargeError,
+  type RequestContext,
+  type RequestOptions,
+  RpcError,
+  RpcPeer,
+  TimeoutError,
+} from '@plugwire/rpc';
+export {
+  PluginClient,
+  type PluginClientEvents,
+  type PluginClientOptions,
+  type PluginClientState,
+} from './client.js';
+export { CORE_PROTOCOL_VERSION, ControlMethod, CoreErrorCode, Env } from './constants.js';
+export {
+  ClientStateError,
+  type ExitStatus,
+  HandshakeError,
+  PluginExitedError,
+  PlugwireError,
+  StartTimeoutError,
+  UnknownPluginError,
+} from './errors.js';
+export type { Handshake, HandshakeConfig } from './handshake.js';
+export {
+  connectInProcess,
+  type InProcessConnection,
+  type InProcessOptions,
+} from './inprocess.js';
+export {
+  createLogger,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+  type LogRecord,
+} from './logs.js';
+export { cleanupClients } from './managed.js';
+export type { Plugin, PluginContext, PluginSet } from './plugin.js';
+export type { SpawnFunction } from './process.js';
+export { type PluginServer, type ServeOptions, serve } from './server.js';

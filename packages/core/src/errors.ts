@@ -1,0 +1,86 @@
+// Errors of the process layer. Each has a stable `code` (string) to branch on.
+
+export interface ExitStatus {
+  /** The exit code, or null when a signal ended the process. */
+  code: number | null;
+  /** The signal that ended the process, or null. */
+  signal: NodeJS.Signals | null;
+}
+
+export class PlugwireError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+function withStderr(message: string, stderr: readonly string[]): string {
+  if (stderr.length === 0) return message;
+  return `${message}\nlast lines of the plugin's stderr:\n  ${stderr.join('\n  ')}`;
+}
+
+/** The plugin did not complete the handshake as the protocol says. */
+export class HandshakeError extends PlugwireError {
+  /** The last lines the plugin wrote to stderr before failing. */
+  readonly stderr: readonly string[];
+  /** The offending handshake line, when there was one. */
+  readonly line: string | undefined;
+  constructor(
+    message: string,
+    options: { line?: string; stderr?: readonly string[]; cause?: unknown; code?: string } = {},
+  ) {
+    super(options.code ?? 'PLUGWIRE_HANDSHAKE', withStderr(message, options.stderr ?? []), {
+      cause: options.cause,
+    });
+    this.line = options.line;
+    this.stderr = options.stderr ?? [];
+  }
+}
+
+/** The plugin printed no handshake line within the start timeout. */
+export class StartTimeoutError extends HandshakeError {
+  constructor(ms: number, stderr: readonly string[]) {
+    super(`the plugin did not complete the handshake within ${ms} ms`, {
+      stderr,
+      code: 'PLUGWIRE_START_TIMEOUT',
+    });
+  }
+}
+
+/**
+ * The plugin process exited (or was killed). Pending and later calls reject with it.
+ */
+export class PluginExitedError extends PlugwireError {
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stderr: readonly string[];
+  constructor(status: ExitStatus, stderr: readonly string[], what = 'the plugin process exited') {
+    const how =
+      status.signal !== null ? `killed by ${status.signal}` : `with code ${status.code ?? '?'}`;
+    super('PLUGWIRE_PLUGIN_EXITED', withStderr(`${what} (${how})`, stderr));
+    this.exitCode = status.code;
+    this.signal = status.signal;
+    this.stderr = stderr;
+  }
+}
+
+/** dispense() named a plugin that the host or the plugin does not have. */
+export class UnknownPluginError extends PlugwireError {
+  readonly pluginName: string;
+  constructor(name: string, known: readonly string[], where: 'host' | 'plugin') {
+    super(
+      'PLUGWIRE_UNKNOWN_PLUGIN',
+      `unknown plugin "${name}" (the ${where} has: ${known.length ? known.join(', ') : 'none'})`,
+    );
+    this.pluginName = name;
+  }
+}
+
+/** The client was used after kill(), or before start() with autoStart off. */
+export class ClientStateError extends PlugwireError {
+  constructor(message: string) {
+    super('PLUGWIRE_CLIENT_STATE', message);
+  }
+}

@@ -1,0 +1,80 @@
+import { duplexPair, type MuxBroker } from '@plugwire/mux';
+import { codecByName, type RpcPeer } from '@plugwire/rpc';
+import { HostConnection, servePluginConnection } from './connection.js';
+import { negotiateVersion } from './handshake.js';
+import { type PluginSet, pluginSets } from './plugin.js';
+
+/** Options of connectInProcess(): the two sides' plugins, as given to serve() and PluginClient. */
+export interface InProcessOptions {
+  /** The plugin side's plugins (with their implementations). */
+  server: { plugins?: PluginSet; versionedPlugins?: Record<number, PluginSet> };
+  /** The host side's plugins. @default the server's (a definePlugin() object serves both) */
+  client?: { plugins?: PluginSet; versionedPlugins?: Record<number, PluginSet> };
+  /** @default 'msgpack' */
+  codec?: 'msgpack' | 'json';
+  /** Include handler stacks in error responses. @default true (it is a test) */
+  exposeStack?: boolean;
+  /** @default 5_000 (ms) */
+  brokerTimeout?: number;
+}
+
+/** A host connected to plugin servers in the same process. */
+export interface InProcessConnection {
+  readonly protocolVersion: number;
+  readonly codec: string;
+  readonly broker: MuxBroker;
+  dispense<T = RpcPeer>(name: string): Promise<T>;
+  ping(): Promise<number>;
+  /** Ends both sides; pending calls reject. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs plugin servers and a host client over an in-memory duplex pair: no process, no
+ * socket, but the same session, broker, control channel and dispense code as a real plugin
+ * (go-plugin's TestPluginRPCConn). For unit tests of plugins.
+ */
+export function connectInProcess(options: InProcessOptions): InProcessConnection {
+  const serverSets = pluginSets(options.server, 1);
+  const clientSets = pluginSets(options.client ?? options.server, 1);
+  const version = negotiateVersion([...clientSets.keys()], [...serverSets.keys()]);
+  if (version === undefined) {
+    throw new Error(
+      `no common protocol version: client [${[...clientSets.keys()]}], server [${[...serverSets.keys()]}]`,
+    );
+  }
+  const codec = codecByName(options.codec ?? 'msgpack');
+  const brokerTimeout = options.brokerTimeout ?? 5_000;
+  const [hostEnd, pluginEnd] = duplexPair();
+  const pluginSession = servePluginConnection(pluginEnd, {
+    plugins: serverSets.get(version)!,
+    protocolVersion: version,
+    codec,
+    name: 'in-process',
+    brokerTimeout,
+    exposeStack: options.exposeStack ?? true,
+    onQuit: () => pluginSession.destroy(),
+    onError: (message, err) => {
+      throw new Error(`${message}: ${err.message}`, { cause: err });
+    },
+  });
+  const host = new HostConnection(hostEnd, {
+    plugins: clientSets.get(version)!,
+    protocolVersion: version,
+    codec,
+    name: 'in-process',
+    brokerTimeout,
+  });
+  return {
+    protocolVersion: version,
+    codec: codec.name,
+    broker: host.broker,
+    dispense: <T>(name: string) => host.dispense(name) as Promise<T>,
+    ping: () => host.ping(),
+    async close() {
+      host.session.destroy();
+      pluginSession.destroy();
+      await Promise.all([host.session.closed, pluginSession.closed]);
+    },
+  };
+}

@@ -1,0 +1,244 @@
+import { fstatSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import type { Session, SessionOptions } from '@plugwire/mux';
+import { codecByName } from '@plugwire/rpc';
+import { servePluginConnection } from './connection.js';
+import { CORE_PROTOCOL_VERSION, DEFAULT_MAGIC_COOKIE, Env } from './constants.js';
+import {
+  formatHandshake,
+  type HandshakeConfig,
+  negotiateCodec,
+  negotiateVersion,
+  parseVersionList,
+} from './handshake.js';
+import { createLogger, type Logger } from './logs.js';
+import { type PluginSet, pluginSets } from './plugin.js';
+import { type Listener, listen } from './socket.js';
+
+/** Options of serve(). */
+export interface ServeOptions {
+  /** Cookie and protocol version; must match the host's. @default plugwire's cookie, version 1 */
+  handshake?: HandshakeConfig;
+  /** The plugins this process serves (for one protocol version). */
+  plugins?: PluginSet;
+  /** One plugin set per protocol version; the highest version the host offers is served. */
+  versionedPlugins?: Record<number, PluginSet>;
+  /** Codecs this plugin speaks. @default ['msgpack', 'json'] */
+  codecs?: readonly string[];
+  /** serve()'s own messages, in hclog JSON on stderr. @default createLogger({ name: 'plugwire' }) */
+  logger?: Logger;
+  /**
+   * Runs before the process exits (quit from the host, SIGTERM, host gone). Bounded by the
+   * host's kill grace: after it the host sends SIGKILL.
+   */
+  onShutdown?: () => void | Promise<void>;
+  /** Include handler error stacks in error responses. @default false */
+  exposeStack?: boolean;
+  /** Largest RPC message either way; set the same on the host. @default 64 MiB */
+  maxMessageSize?: number;
+  /** How long broker accepts and dials wait for the other side. @default 5_000 (ms) */
+  brokerTimeout?: number;
+  /** yamux session options. */
+  mux?: SessionOptions;
+  /**
+   * Exit the process when serving ends (quit, SIGTERM, host gone). Off only for tests
+   * that run serve() inside another process.
+   * @default true
+   */
+  exit?: boolean;
+}
+
+/** A running plugin server. */
+export interface PluginServer {
+  /** The negotiated application protocol version. */
+  readonly protocolVersion: number;
+  /** The negotiated codec. */
+  readonly codec: string;
+  /** `unix` socket path or `127.0.0.1:port`. */
+  readonly address: string;
+  /** Stops serving (and exits the process unless `exit: false`). */
+  stop(): Promise<void>;
+  /** Resolves when serving has ended. */
+  readonly done: Promise<void>;
+}
+
+const COOKIE_MESSAGE =
+  'This program is a plugin. It is not meant to be run directly: run the program that uses\n' +
+  'this plugin, and it will start the plugin itself.\n';
+
+/**
+ * Serves plugins from this process, as go-plugin's Serve: checks the cookie, negotiates
+ * the protocol version and codec, listens on a private socket, prints the handshake line,
+ * then serves the host over yamux until it says quit or goes away.
+ */
+export async function serve(options: ServeOptions): Promise<PluginServer> {
+  const exit = options.exit ?? true;
+  const log = options.logger ?? createLogger({ name: 'plugwire' });
+  const cookieKey = options.handshake?.magicCookieKey ?? DEFAULT_MAGIC_COOKIE.key;
+  const cookieValue = options.handshake?.magicCookieValue ?? DEFAULT_MAGIC_COOKIE.value;
+  if (process.env[cookieKey] !== cookieValue) {
+    process.stderr.write(COOKIE_MESSAGE);
+    if (exit) process.exit(1);
+    throw new Error('magic cookie mismatch: not started by a plugwire host');
+  }
+
+  const sets = pluginSets(options, options.handshake?.protocolVersion ?? 1);
+  const hostVersions = parseVersionList(process.env[Env.ProtocolVersions]);
+  const version = negotiateVersion(hostVersions.length ? hostVersions : [...sets.keys()], [
+    ...sets.keys(),
+  ]);
+  if (version === undefined) {
+    return fatal(
+      `no common protocol version: the host offers [${hostVersions.join(', ')}], this plugin serves [${[...sets.keys()].join(', ')}]`,
+    );
+  }
+  const pluginCodecs = options.codecs ?? ['msgpack', 'json'];
+  const hostCodecs = (process.env[Env.Codecs] ?? 'msgpack,json').split(',').map((c) => c.trim());
+  const codecName = negotiateCodec(hostCodecs, pluginCodecs);
+  if (codecName === undefined) {
+    return fatal(
+      `no common codec: the host accepts [${hostCodecs.join(', ')}], this plugin speaks [${pluginCodecs.join(', ')}]`,
+    );
+  }
+  const codec = codecByName(codecName);
+  const set = sets.get(version)!;
+
+  const network =
+    process.env[Env.Network] === 'tcp' || process.platform === 'win32' ? 'tcp' : 'unix';
+  const listener: Listener = await listen({
+    network,
+    socketDir: process.env[Env.UnixSocketDir],
+    socketGroup: process.env[Env.UnixSocketGroup],
+    minPort: numberEnv(Env.MinPort),
+    maxPort: numberEnv(Env.MaxPort),
+  });
+
+  // Whatever ends the process (quit, crash, process.exit in plugin code), the socket
+  // directory goes with it.
+  const removeListener = () => listener.close();
+  process.on('exit', removeListener);
+  // With the host gone, writes to our stdout/stderr pipes fail with EPIPE: that must not
+  // become an uncaught exception that skips the shutdown.
+  process.stdout.on('error', ignore);
+  process.stderr.on('error', ignore);
+
+  let session: Session | undefined;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => {
+    resolveDone = r;
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = (reason: string, code = 0): Promise<void> => {
+    stopping ??= (async () => {
+      log.debug('plugin shutting down', { reason });
+      try {
+        await options.onShutdown?.();
+      } catch (err) {
+        log.error('onShutdown failed', { error: err as Error });
+      }
+      session?.destroy();
+      listener.close();
+      process.off('exit', removeListener);
+      process.off('SIGTERM', onSigterm);
+      process.off('SIGINT', ignore);
+      process.stdin.off('end', onHostGone);
+      process.stdin.pause();
+      resolveDone();
+      if (exit) process.exit(code);
+    })();
+    return stopping;
+  };
+  const onSigterm = () => void stop('SIGTERM');
+  const onHostGone = () => void stop('the host closed our stdin: it is gone');
+  // The terminal's Ctrl-C is the host's to handle (go-plugin does the same); SIGTERM is a
+  // request to stop cleanly.
+  process.on('SIGINT', ignore);
+  process.on('SIGTERM', onSigterm);
+  if (exit) installCrashLogging(log);
+  // A plugwire host keeps our stdin open as a pipe: its EOF means the host died, even if
+  // it never connected. Only a pipe counts (a terminal or /dev/null says nothing).
+  if (stdinIsPipe()) {
+    process.stdin.on('end', onHostGone);
+    process.stdin.on('error', ignore);
+    process.stdin.resume();
+  }
+
+  listener.server.on('connection', (socket: Socket) => {
+    if (session) {
+      // One host per plugin process.
+      socket.destroy();
+      return;
+    }
+    session = servePluginConnection(socket, {
+      plugins: set,
+      protocolVersion: version,
+      codec,
+      name: 'plugin',
+      brokerTimeout: options.brokerTimeout ?? 5_000,
+      maxMessageSize: options.maxMessageSize,
+      mux: options.mux,
+      exposeStack: options.exposeStack,
+      onQuit: () => void stop('the host asked to quit'),
+      onError: (message, error) => log.error(message, { error }),
+    });
+    session.once('close', (err) => {
+      void stop(err ? `connection to the host lost: ${err.message}` : 'the host disconnected');
+    });
+  });
+
+  const line = formatHandshake({
+    coreVersion: CORE_PROTOCOL_VERSION,
+    appVersion: version,
+    network: listener.network,
+    address: listener.address,
+    codec: codecName,
+  });
+  // One write of one whole line: pipes are synchronous on POSIX, so plugin output printed
+  // before cannot split it, and output printed later comes after it.
+  process.stdout.write(`${line}\n`);
+  log.debug('plugin serving', { address: listener.address, protocol: version, codec: codecName });
+
+  return {
+    protocolVersion: version,
+    codec: codecName,
+    address: listener.address,
+    stop: () => stop('stop() called'),
+    done,
+  };
+
+  function fatal(message: string): never {
+    log.error(message);
+    if (exit) process.exit(1);
+    throw new Error(message);
+  }
+}
+
+function ignore(): void {}
+
+function numberEnv(name: string): number | undefined {
+  const v = process.env[name];
+  return v && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+function stdinIsPipe(): boolean {
+  try {
+    return fstatSync(0).isFIFO();
+  } catch {
+    return false;
+  }
+}
+
+let crashLogging = false;
+
+/** An uncaught exception reaches the host as an error-level record with its stack. */
+function installCrashLogging(log: Logger): void {
+  if (crashLogging) return;
+  crashLogging = true;
+  const crash = (kind: string) => (err: unknown) => {
+    const e = err instanceof Error ? err : new Error(String(err));
+    log.error(`${kind}: ${e.message}`, { stack: e.stack, name: e.name });
+    process.exit(1);
+  };
+  process.on('uncaughtException', crash('uncaught exception'));
+  process.on('unhandledRejection', crash('unhandled rejection'));
+}

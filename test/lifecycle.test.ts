@@ -1,0 +1,181 @@
+// Running, crashing and stopping plugins, end to end.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import {
+  cleanupClients,
+  type LogRecord,
+  PluginClient,
+  type PluginClientOptions,
+  PluginExitedError,
+  type RpcPeer,
+  UnknownPluginError,
+} from '@plugwire/core';
+import { checkLeaks, eventually, fixture, isAlive } from './helpers.js';
+
+const { socketDir } = checkLeaks();
+
+function calcClient(extra: Partial<PluginClientOptions> = {}): PluginClient {
+  return new PluginClient({
+    command: process.execPath,
+    args: [fixture('calc-plugin')],
+    plugins: { calc: {} },
+    unixSocketDir: socketDir,
+    ...extra,
+  });
+}
+
+test('kill is idempotent and safe to call concurrently', async () => {
+  const client = calcClient();
+  await client.start();
+  const [a, b] = await Promise.all([client.kill(), client.kill()]);
+  assert.deepEqual(a, { code: 0, signal: null });
+  assert.equal(a, b);
+  assert.deepEqual(await client.kill(), a);
+  const exit = await client.waitForExit();
+  assert.deepEqual(exit, a);
+});
+
+test('kill waits the grace period and then SIGKILLs a plugin that ignores quit', async () => {
+  const client = calcClient({ env: { FIXTURE_IGNORE_QUIT: '1' }, killGrace: 300 });
+  await client.start();
+  const started = Date.now();
+  const status = await client.kill();
+  const took = Date.now() - started;
+  assert.equal(status.signal, 'SIGKILL');
+  assert.ok(took >= 290, `killed after ${took} ms`);
+  assert.ok(took < 3000, `killed after ${took} ms`);
+});
+
+test('a plugin SIGKILLed mid-call: pending calls reject within 100 ms with PluginExitedError', async () => {
+  const client = calcClient();
+  const calc = await client.dispense<RpcPeer>('calc');
+  const pending = [calc.request('sleep', [10_000]), calc.request('sleep', [10_000])];
+  const settled = Promise.allSettled(pending);
+  await new Promise((r) => setImmediate(r));
+  const killedAt = performance.now();
+  process.kill(client.pid!, 'SIGKILL');
+  const results = await settled;
+  const took = performance.now() - killedAt;
+  for (const r of results) {
+    assert.equal(r.status, 'rejected');
+    const err = (r as PromiseRejectedResult).reason;
+    assert.ok(err instanceof PluginExitedError, String(err));
+    assert.equal(err.code, 'PLUGWIRE_PLUGIN_EXITED');
+    assert.equal(err.signal, 'SIGKILL');
+  }
+  assert.ok(took < 100, `rejected after ${took.toFixed(1)} ms`);
+  // later calls reject at once
+  await assert.rejects(calc.request('add', [1, 2]), PluginExitedError);
+  await assert.rejects(client.dispense('calc'), PluginExitedError);
+  await client.waitForExit();
+});
+
+test('a plugin that exits mid-call reports its exit code and last stderr lines', async () => {
+  const client = calcClient();
+  const calc = await client.dispense<RpcPeer>('calc');
+  await calc.request('stderr', ['about to fail\n']);
+  const err = await calc.request('crash', [7]).catch((e) => e);
+  assert.ok(err instanceof PluginExitedError, String(err));
+  assert.equal(err.exitCode, 7);
+  assert.match(err.message, /exited \(with code 7\)/);
+  assert.ok(err.stderr.includes('about to fail'));
+  const status = await client.waitForExit();
+  assert.deepEqual(status, { code: 7, signal: null });
+});
+
+test("an uncaught exception in the plugin reaches the host's logger at error level with its stack", async () => {
+  const records: LogRecord[] = [];
+  const client = calcClient({ logger: (r) => records.push(r) });
+  const calc = await client.dispense<RpcPeer>('calc');
+  const err = await calc.request('throw', ['kaboom']).catch((e) => e);
+  assert.ok(err instanceof PluginExitedError);
+  assert.equal(err.exitCode, 1);
+  const rec = records.find((r) => r.message.includes('kaboom'));
+  assert.ok(rec, JSON.stringify(records));
+  assert.equal(rec.level, 'error');
+  assert.equal(rec.structured, true);
+  assert.match(String(rec.fields.stack), /Error: kaboom\n\s+at /);
+  await client.waitForExit();
+});
+
+test('stderr lines reach the logger: hclog JSON as structured records, text as info', async () => {
+  const records: LogRecord[] = [];
+  const raw: string[] = [];
+  const client = calcClient({ logger: (r) => records.push(r), stderr: (l) => raw.push(l) });
+  const calc = await client.dispense<RpcPeer>('calc');
+  await calc.request('log', ['warn', 'cache nearly full', { used: 97 }]);
+  await calc.request('log', ['debug', 'details', {}]);
+  await calc.request('stderr', ['plain text line\n']);
+  await calc.request('stderr', [`${'x'.repeat(100_000)}\n`]);
+  await client.kill();
+  const mine = records.filter((r) => r.module === 'calc' || !r.structured);
+  assert.deepEqual(
+    mine.slice(0, 3).map((r) => [r.level, r.message, r.structured, r.fields]),
+    [
+      ['warn', 'cache nearly full', true, { used: 97 }],
+      ['debug', 'details', true, {}],
+      ['info', 'plain text line', false, {}],
+    ],
+  );
+  assert.equal(mine[0]!.plugin, 'calc-plugin');
+  // a 100 000-character line arrives split, not dropped
+  const long = mine.slice(3).map((r) => r.message);
+  assert.equal(long.join(''), 'x'.repeat(100_000));
+  assert.ok(long.length >= 2);
+  assert.ok(raw.includes('plain text line'));
+});
+
+test('dispensing a plugin the host or the plugin does not know fails with UnknownPluginError', async () => {
+  const client = calcClient({ plugins: { calc: {}, other: {} } });
+  const onHost = await client.dispense('nope').catch((e) => e);
+  assert.ok(onHost instanceof UnknownPluginError);
+  assert.match(onHost.message, /unknown plugin "nope" \(the host has: calc, other\)/);
+  const onPlugin = await client.dispense('other').catch((e) => e);
+  assert.ok(onPlugin instanceof UnknownPluginError);
+  assert.match(onPlugin.message, /unknown plugin "other" \(the plugin has: calc\)/);
+  await client.kill();
+});
+
+test('dispensing the same name twice gives the same client', async () => {
+  const client = calcClient();
+  const [a, b] = await Promise.all([client.dispense('calc'), client.dispense('calc')]);
+  assert.equal(a, b);
+  await client.kill();
+});
+
+test('SIGTERM stops a plugin cleanly (exit 0); SIGINT is left to the host', async () => {
+  const client = calcClient();
+  const calc = await client.dispense<RpcPeer>('calc');
+  process.kill(client.pid!, 'SIGINT');
+  assert.equal(await calc.request('add', [1, 1]), 2, 'still serving after SIGINT');
+  process.kill(client.pid!, 'SIGTERM');
+  assert.deepEqual(await client.waitForExit(), { code: 0, signal: null });
+});
+
+test('cleanupClients kills every managed plugin', async () => {
+  const clients = [calcClient(), calcClient(), calcClient({ managed: false })];
+  await Promise.all(clients.map((c) => c.start()));
+  await cleanupClients();
+  assert.deepEqual(
+    clients.map((c) => c.exited),
+    [true, true, false],
+  );
+  await clients[2]!.kill();
+});
+
+test('a plugin whose host is SIGKILLed exits by itself within 2 s', async () => {
+  const host = spawn(process.execPath, [fixture('orphan-host'), fixture('calc-plugin')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, PLUGIN_UNIX_SOCKET_DIR: socketDir },
+  });
+  const [chunk] = await once(host.stdout!, 'data');
+  const pluginPid = Number(String(chunk).trim());
+  assert.ok(isAlive(pluginPid));
+  host.kill('SIGKILL');
+  await once(host, 'exit');
+  const killedAt = Date.now();
+  await eventually(() => assert.equal(isAlive(pluginPid), false, 'plugin still running'), 2000);
+  assert.ok(Date.now() - killedAt < 2000);
+});
