@@ -72,7 +72,7 @@ for (const [line, why] of [
   ['2|1|unix|/tmp/x.sock|jsonrpc+msgpack', /core protocol version 2 is not supported/],
   ['1|5|unix|/tmp/x.sock|jsonrpc+msgpack', /app protocol version 5 was not offered by the host/],
   ['1|1|unix|/tmp/x.sock|jsonrpc+yaml', /codec "yaml" was not offered/],
-]) {
+] as const) {
   test(`a bad handshake line fails the start with the line and what was expected: ${line}`, async () => {
     const client = fake({ FIXTURE_MODE: 'line', FIXTURE_LINE: line });
     const started = Date.now();

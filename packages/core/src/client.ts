@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { basename } from 'node:path';
 import type { MuxBroker, SessionOptions } from '@plugwire/mux';
-import { codecByName } from '@plugwire/rpc';
+import { codecByName, type RpcPeer } from '@plugwire/rpc';
 import createDebug from 'debug';
 import { HostConnection } from './connection.js';
 import { ControlMethod, DEFAULT_MAGIC_COOKIE, Env } from './constants.js';
@@ -21,7 +21,13 @@ import {
 } from './handshake.js';
 import { type LogRecord, parseLogLine } from './logs.js';
 import { manage, unmanage } from './managed.js';
-import { type PluginSet, pluginSets } from './plugin.js';
+import {
+  type Dispensable,
+  dispenseName,
+  type Plugin,
+  type PluginSet,
+  pluginSets,
+} from './plugin.js';
 import { PluginProcess, type SpawnFunction, spawnCommand } from './process.js';
 import { removeSocketDir } from './socket.js';
 
@@ -213,7 +219,10 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
    * Returns the client side of plugin `name` (what its `client()` builds, or the raw RPC
    * peer), starting the plugin if needed. Dispensing a name again returns the same client.
    */
-  async dispense<T = unknown>(name: string): Promise<T> {
+  dispense<T = RpcPeer>(name: string): Promise<T>;
+  dispense<T>(plugin: Plugin<T> & { readonly name: string }): Promise<T>;
+  async dispense<T>(plugin: Dispensable<T>): Promise<T> {
+    const name = dispenseName(plugin);
     await this.start();
     return (await this.#conn!.dispense(name)) as T;
   }

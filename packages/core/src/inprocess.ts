@@ -2,7 +2,13 @@ import { duplexPair, type MuxBroker } from '@plugwire/mux';
 import { codecByName, type RpcPeer } from '@plugwire/rpc';
 import { HostConnection, servePluginConnection } from './connection.js';
 import { negotiateVersion } from './handshake.js';
-import { type PluginSet, pluginSets } from './plugin.js';
+import {
+  type Dispensable,
+  dispenseName,
+  type Plugin,
+  type PluginSet,
+  pluginSets,
+} from './plugin.js';
 
 /** Options of connectInProcess(): the two sides' plugins, as given to serve() and PluginClient. */
 export interface InProcessOptions {
@@ -24,6 +30,7 @@ export interface InProcessConnection {
   readonly codec: string;
   readonly broker: MuxBroker;
   dispense<T = RpcPeer>(name: string): Promise<T>;
+  dispense<T>(plugin: Plugin<T> & { readonly name: string }): Promise<T>;
   ping(): Promise<number>;
   /** Ends both sides; pending calls reject. */
   close(): Promise<void>;
@@ -69,7 +76,7 @@ export function connectInProcess(options: InProcessOptions): InProcessConnection
     protocolVersion: version,
     codec: codec.name,
     broker: host.broker,
-    dispense: <T>(name: string) => host.dispense(name) as Promise<T>,
+    dispense: <T>(plugin: Dispensable<T>) => host.dispense(dispenseName(plugin)) as Promise<T>,
     ping: () => host.ping(),
     async close() {
       host.session.destroy();

@@ -22,6 +22,8 @@ export interface PluginContext {
  * a typed definition; write them by hand for full control.
  */
 export interface Plugin<TClient = RpcPeer> {
+  /** The name it is dispensed as, so that `dispense(plugin)` can find it. */
+  readonly name?: string;
   /** Plugin side: register handlers on `peer`. */
   server?(peer: RpcPeer, ctx: PluginContext): void | Promise<void>;
   /** Host side: what dispense() returns. Without it, dispense() returns the peer itself. */
@@ -57,4 +59,14 @@ export function pluginSets(
   }
   if (sets.size === 0) throw new TypeError('versionedPlugins is empty');
   return sets;
+}
+
+/** What dispense() takes: a plugin name, or a plugin object that has its name. */
+export type Dispensable<T> = string | (Plugin<T> & { readonly name: string });
+
+export function dispenseName(p: Dispensable<unknown>): string {
+  if (typeof p === 'string') return p;
+  if (typeof p?.name !== 'string')
+    throw new TypeError('dispense() needs a plugin name or a plugin with a name');
+  return p.name;
 }

@@ -1,0 +1,88 @@
+import type { Plugin, PluginContext, RpcPeer } from '@plugwire/core';
+import { withCallContext } from './context.js';
+import { type CallOptions, methodNames, remoteObject, serveMethods, type Wire } from './marshal.js';
+
+type AnyFunction = (...args: any[]) => any;
+
+/** A method as the caller sees it: same arguments, a Promise, and optional CallOptions last. */
+export type RemoteMethod<F> = F extends (...args: infer A) => infer R
+  ? ((...args: A) => Promise<Awaited<R>>) & ((...args: [...A, CallOptions]) => Promise<Awaited<R>>)
+  : never;
+
+/** The client side of interface `T`: every method is remote and returns a Promise. */
+export type Remote<T> = {
+  [K in keyof T as T[K] extends AnyFunction ? K : never]: RemoteMethod<T[K]>;
+};
+
+export interface DefinePluginOptions<T> {
+  /**
+   * The name it is dispensed as (`client.dispense(def)`): its key in the plugin sets of
+   * host and plugin.
+   */
+  name: string;
+  /**
+   * The methods, for a client that validates names and lists them (`plugwire inspect`).
+   * Without it, the client forwards any method name and the server serves every method of
+   * the implementation.
+   */
+  methods?: ReadonlyArray<keyof T & string>;
+}
+
+/**
+ * Both halves of a plugin interface. The definition is the host's plugin (its `client`
+ * returns a typed `Remote<T>`); `implement(impl)` gives the plugin's, which serves `impl`.
+ */
+export interface PluginDefinition<T extends object> extends Plugin<Remote<T>> {
+  readonly name: string;
+  readonly methods: readonly string[] | undefined;
+  /** The plugin side: serves `impl`'s methods to the host. */
+  implement(impl: T): PluginDefinition<T>;
+}
+
+function wireOf(ctx: PluginContext): Wire {
+  return { broker: ctx.broker, codec: ctx.codec, plugin: ctx.name, exposeStack: false };
+}
+
+/**
+ * Defines a plugin interface once for both sides:
+ *
+ * ```ts
+ * interface KV { get(key: string): Promise<Uint8Array | null>; put(key: string, v: Uint8Array): Promise<void> }
+ * export const kv = definePlugin<KV>({ name: 'kv', methods: ['get', 'put'] });
+ * // plugin:  serve({ plugins: { kv: kv.implement(new FileKV()) } })
+ * // host:    const store = await client.dispense(kv)   // Remote<KV>
+ * ```
+ */
+export function definePlugin<T extends object>(
+  options: DefinePluginOptions<T>,
+): PluginDefinition<T> {
+  const methods = options.methods ? [...options.methods] : undefined;
+  const make = (impl: T | undefined): PluginDefinition<T> => {
+    const def: PluginDefinition<T> = {
+      name: options.name,
+      methods,
+      implement: (i: T) => make(i),
+      client(peer: RpcPeer, ctx: PluginContext): Remote<T> {
+        return remoteObject(peer, methods, wireOf(ctx)) as Remote<T>;
+      },
+    };
+    if (impl !== undefined) {
+      const target = impl as Record<string, AnyFunction>;
+      const names = methods ?? methodNames(impl);
+      for (const m of names) {
+        if (typeof target[m] !== 'function') {
+          throw new TypeError(`the implementation has no method "${m}"`);
+        }
+      }
+      def.server = (peer: RpcPeer, ctx: PluginContext) => {
+        serveMethods(peer, target, names, wireOf(ctx), (method, args, signal) =>
+          withCallContext({ signal, method, plugin: ctx.name }, () =>
+            target[method]!.apply(target, args),
+          ),
+        );
+      };
+    }
+    return def;
+  };
+  return make(undefined);
+}
