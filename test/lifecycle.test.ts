@@ -138,6 +138,29 @@ test('dispensing a plugin the host or the plugin does not know fails with Unknow
   await client.kill();
 });
 
+test("the host's config reaches the plugin's init hook before the first call", async () => {
+  const client = calcClient({
+    config: { region: 'eu', limits: [1, 2], secret: Buffer.from('s3') },
+  });
+  const calc = await client.dispense<RpcPeer>('calc');
+  const got = (await calc.request('config', [])) as {
+    region: string;
+    limits: number[];
+    secret: Uint8Array;
+  };
+  assert.equal(got.region, 'eu');
+  assert.deepEqual(got.limits, [1, 2]);
+  assert.equal(Buffer.from(got.secret).toString(), 's3');
+  await client.kill();
+});
+
+test('an init hook that throws fails the start, and the plugin is stopped', async () => {
+  const client = calcClient({ config: { fail: true } });
+  const err = await client.start().catch((e) => e);
+  assert.match(String(err?.message), /refusing this config/);
+  assert.equal(client.exited, true);
+});
+
 test('dispensing the same name twice gives the same client', async () => {
   const client = calcClient();
   const [a, b] = await Promise.all([client.dispense('calc'), client.dispense('calc')]);

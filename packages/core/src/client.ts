@@ -101,6 +101,12 @@ export interface PluginClientOptions {
   maxMessageSize?: number;
   /** yamux session options (window size, keepalive…). */
   mux?: SessionOptions;
+  /**
+   * Configuration for the plugin, any value the codec carries: the plugin's `init` hook
+   * (ServeOptions.init) receives it before the first dispense. Sent over the control
+   * channel, never in the environment, so secrets do not show in the process table.
+   */
+  config?: unknown;
 }
 
 /** `idle` → `starting` → `running` → (`stopping`) → `exited`. */
@@ -281,6 +287,7 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
         },
         (err) => this.#explainLoss(err),
       );
+      await this.#conn.init(o.config);
       if (this.#state !== 'starting')
         throw this.#exitError ?? new ClientStateError('the plugin was killed while starting');
       this.#state = 'running';

@@ -6,7 +6,7 @@ import {
   type Session,
   type SessionOptions,
 } from '@plugwire/mux';
-import { type Codec, RpcError, RpcPeer, type RpcPeerOptions } from '@plugwire/rpc';
+import { type Codec, ErrorCodes, RpcError, RpcPeer, type RpcPeerOptions } from '@plugwire/rpc';
 import { ControlMethod, CoreErrorCode } from './constants.js';
 import { UnknownPluginError } from './errors.js';
 import type { PluginContext, PluginSet } from './plugin.js';
@@ -100,6 +100,19 @@ export class HostConnection {
     return plugin.client ? plugin.client(peer, ctx) : peer;
   }
 
+  /**
+   * Sends the host's configuration; resolves when the plugin's init hook has run. A plugin
+   * that has no such method (another implementation) is fine.
+   */
+  async init(config: unknown): Promise<void> {
+    try {
+      await this.control.request(ControlMethod.Init, { config: config ?? null });
+    } catch (err) {
+      if (err instanceof RpcError && err.code === ErrorCodes.MethodNotFound) return;
+      throw err;
+    }
+  }
+
   /** Round trip over the control channel, in milliseconds. */
   async ping(): Promise<number> {
     const t = performance.now();
@@ -110,6 +123,8 @@ export class HostConnection {
 
 export interface PluginConnectionOptions extends ConnectionParams {
   exposeStack?: boolean | undefined;
+  /** Runs with the host's config before the host dispenses anything. */
+  init?: ((config: unknown) => void | Promise<void>) | undefined;
   /** Called when the host asks to quit, after the answer is on its way. */
   onQuit: () => void;
   /** Logs a plugin's server() failing. */
@@ -136,6 +151,10 @@ export function servePluginConnection(conn: Duplex, o: PluginConnectionOptions):
     }
     control = new RpcPeer(stream, { ...peerOptions, name: `${o.name}:control` });
     control.handle(ControlMethod.Ping, () => ({}));
+    control.handle(ControlMethod.Init, async (params: { config?: unknown }) => {
+      await o.init?.(params?.config ?? null);
+      return {};
+    });
     control.handle(ControlMethod.Info, () => ({
       pid: process.pid,
       protocolVersion: o.protocolVersion,

@@ -40,6 +40,12 @@ export const ControlMethod = {
   Quit: 'plugwire/quit',
   /** `{}` → `{ pid, protocolVersion, codec, plugins }`: what the plugin serves. */
   Info: 'plugwire/info',
+  /**
+   * `{ config }` → `{}`: the host's configuration for this plugin, sent once right after
+   * connecting and before any dispense; the plugin's init hook runs before it answers. A
+   * plugin without init may answer -32601; the host then goes on.
+   */
+  Init: 'plugwire/init',
 } as const;
 
 /** JSON-RPC error codes of core conditions (implementation-defined range, see rpc's ErrorCodes). */

@@ -22,6 +22,10 @@ export interface InProcessOptions {
   exposeStack?: boolean;
   /** @default 5_000 (ms) */
   brokerTimeout?: number;
+  /** The plugin side's init hook, as ServeOptions.init. */
+  init?: (config: unknown) => void | Promise<void>;
+  /** Sent to `init`, as PluginClientOptions.config. */
+  config?: unknown;
 }
 
 /** A host connected to plugin servers in the same process. */
@@ -29,6 +33,8 @@ export interface InProcessConnection {
   readonly protocolVersion: number;
   readonly codec: string;
   readonly broker: MuxBroker;
+  /** Resolves when the plugin's init hook has run with the config. */
+  readonly ready: Promise<void>;
   dispense<T = RpcPeer>(name: string): Promise<T>;
   dispense<T>(plugin: Plugin<T> & { readonly name: string }): Promise<T>;
   ping(): Promise<number>;
@@ -60,6 +66,7 @@ export function connectInProcess(options: InProcessOptions): InProcessConnection
     name: 'in-process',
     brokerTimeout,
     exposeStack: options.exposeStack ?? true,
+    init: options.init,
     onQuit: () => pluginSession.destroy(),
     onError: (message, err) => {
       throw new Error(`${message}: ${err.message}`, { cause: err });
@@ -72,11 +79,17 @@ export function connectInProcess(options: InProcessOptions): InProcessConnection
     name: 'in-process',
     brokerTimeout,
   });
+  const ready = host.init(options.config);
+  ready.catch(() => {}); // surfaced by dispense() too
   return {
+    ready,
     protocolVersion: version,
     codec: codec.name,
     broker: host.broker,
-    dispense: <T>(plugin: Dispensable<T>) => host.dispense(dispenseName(plugin)) as Promise<T>,
+    dispense: async <T>(plugin: Dispensable<T>) => {
+      await ready;
+      return (await host.dispense(dispenseName(plugin))) as T;
+    },
     ping: () => host.ping(),
     async close() {
       host.session.destroy();

@@ -28,6 +28,11 @@ export interface ServeOptions {
   /** serve()'s own messages, in hclog JSON on stderr. @default createLogger({ name: 'plugwire' }) */
   logger?: Logger;
   /**
+   * Runs once with the host's `config` (PluginClientOptions.config, null when none) after
+   * the host connected and before it dispenses any plugin. A throw fails the host's start.
+   */
+  init?: (config: unknown) => void | Promise<void>;
+  /**
    * Runs before the process exits (quit from the host, SIGTERM, host gone). Bounded by the
    * host's kill grace: after it the host sends SIGKILL.
    */
@@ -178,6 +183,7 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
       maxMessageSize: options.maxMessageSize,
       mux: options.mux,
       exposeStack: options.exposeStack,
+      init: options.init,
       onQuit: () => void stop('the host asked to quit'),
       onError: (message, error) => log.error(message, { error }),
     });
