@@ -373,7 +373,12 @@ func (p *plugin) serve(ln net.Listener) {
 		p.exit.exit(1, "accept: "+err.Error())
 		return
 	}
-	ln.Close() // refuse further connections
+	// Refuse further connections, but keep the socket file: it goes with the
+	// directory when the plugin exits.
+	if ul, ok := ln.(*net.UnixListener); ok {
+		ul.SetUnlinkOnClose(false)
+	}
+	ln.Close()
 	cfg := yamux.DefaultConfig()
 	cfg.LogOutput = &lineLogger{}
 	session, err := yamux.Server(conn, cfg) // §5: the plugin is the yamux server
