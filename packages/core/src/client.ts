@@ -109,6 +109,17 @@ export interface PluginClientOptions {
   config?: unknown;
 }
 
+/** The answer to `plugwire/info`. */
+export interface PluginInfoResponse {
+  pid: number;
+  protocolVersion: number;
+  codec: string;
+  /** The plugin names it serves. */
+  plugins: string[];
+  /** Method names per plugin, or null where the plugin did not declare them (older plugins omit this). */
+  methods?: Record<string, string[] | null>;
+}
+
 /** `idle` → `starting` → `running` → (`stopping`) → `exited`. */
 export type PluginClientState = 'idle' | 'starting' | 'running' | 'stopping' | 'exited';
 
@@ -231,6 +242,12 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
     const name = dispenseName(plugin);
     await this.start();
     return (await this.#conn!.dispense(name)) as T;
+  }
+
+  /** What the plugin serves (`plugwire/info`), starting the plugin if needed. */
+  async info(): Promise<PluginInfoResponse> {
+    await this.start();
+    return this.#conn!.control.request<PluginInfoResponse>(ControlMethod.Info, {});
   }
 
   /** Round trip over the control channel, in milliseconds. */

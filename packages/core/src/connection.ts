@@ -125,6 +125,8 @@ export interface PluginConnectionOptions extends ConnectionParams {
   exposeStack?: boolean | undefined;
   /** Runs with the host's config before the host dispenses anything. */
   init?: ((config: unknown) => void | Promise<void>) | undefined;
+  /** Runs after `init`, in the same control call. */
+  start?: (() => void | Promise<void>) | undefined;
   /** Called when the host asks to quit, after the answer is on its way. */
   onQuit: () => void;
   /** Logs a plugin's server() failing. */
@@ -153,6 +155,7 @@ export function servePluginConnection(conn: Duplex, o: PluginConnectionOptions):
     control.handle(ControlMethod.Ping, () => ({}));
     control.handle(ControlMethod.Init, async (params: { config?: unknown }) => {
       await o.init?.(params?.config ?? null);
+      await o.start?.();
       return {};
     });
     control.handle(ControlMethod.Info, () => ({
@@ -160,6 +163,9 @@ export function servePluginConnection(conn: Duplex, o: PluginConnectionOptions):
       protocolVersion: o.protocolVersion,
       codec: o.codec.name,
       plugins: Object.keys(o.plugins),
+      methods: Object.fromEntries(
+        Object.entries(o.plugins).map(([name, p]) => [name, p.methods ? [...p.methods] : null]),
+      ),
     }));
     control.handle(ControlMethod.Quit, () => {
       // Answer first; stop once the answer is on its way.

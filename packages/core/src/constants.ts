@@ -38,7 +38,7 @@ export const ControlMethod = {
   Dispense: 'plugwire/dispense',
   /** `{}` → `{}`: the plugin answers, then shuts down and exits 0. */
   Quit: 'plugwire/quit',
-  /** `{}` → `{ pid, protocolVersion, codec, plugins }`: what the plugin serves. */
+  /** `{}` → `{ pid, protocolVersion, codec, plugins, methods }`: what the plugin serves. */
   Info: 'plugwire/info',
   /**
    * `{ config }` → `{}`: the host's configuration for this plugin, sent once right after

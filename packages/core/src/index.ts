@@ -27,6 +27,7 @@ export {
   type PluginClientEvents,
   type PluginClientOptions,
   type PluginClientState,
+  type PluginInfoResponse,
 } from './client.js';
 export { CORE_PROTOCOL_VERSION, ControlMethod, CoreErrorCode, Env } from './constants.js';
 export {

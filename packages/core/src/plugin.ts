@@ -24,6 +24,11 @@ export interface PluginContext {
 export interface Plugin<TClient = RpcPeer> {
   /** The name it is dispensed as, so that `dispense(plugin)` can find it. */
   readonly name?: string;
+  /**
+   * The remote method names, when known: the plugin reports them in `plugwire/info` so
+   * that tools (`plugwire inspect`) can list them without calling anything.
+   */
+  readonly methods?: readonly string[] | undefined;
   /** Plugin side: register handlers on `peer`. */
   server?(peer: RpcPeer, ctx: PluginContext): void | Promise<void>;
   /** Host side: what dispense() returns. Without it, dispense() returns the peer itself. */

@@ -33,6 +33,12 @@ export interface ServeOptions {
    */
   init?: (config: unknown) => void | Promise<void>;
   /**
+   * Runs once right after `init` succeeded, still before the host's start() resolves: begin
+   * background work here (timers, connections) that should run only once configured. A
+   * throw fails the host's start. Its counterpart on the way out is `onShutdown`.
+   */
+  start?: () => void | Promise<void>;
+  /**
    * Runs before the process exits (quit from the host, SIGTERM, host gone). Bounded by the
    * host's kill grace: after it the host sends SIGKILL.
    */
@@ -184,6 +190,7 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
       mux: options.mux,
       exposeStack: options.exposeStack,
       init: options.init,
+      start: options.start,
       onQuit: () => void stop('the host asked to quit'),
       onError: (message, error) => log.error(message, { error }),
     });

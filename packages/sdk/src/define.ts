@@ -58,9 +58,12 @@ export function definePlugin<T extends object>(
 ): PluginDefinition<T> {
   const methods = options.methods ? [...options.methods] : undefined;
   const make = (impl: T | undefined): PluginDefinition<T> => {
+    // The plugin side reports what it serves (plugwire/info): the declared methods, or the
+    // implementation's own.
+    const served = methods ?? (impl === undefined ? undefined : methodNames(impl));
     const def: PluginDefinition<T> = {
       name: options.name,
-      methods,
+      methods: served,
       implement: (i: T) => make(i),
       client(peer: RpcPeer, ctx: PluginContext): Remote<T> {
         return remoteObject(peer, methods, wireOf(ctx)) as Remote<T>;
@@ -68,7 +71,7 @@ export function definePlugin<T extends object>(
     };
     if (impl !== undefined) {
       const target = impl as Record<string, AnyFunction>;
-      const names = methods ?? methodNames(impl);
+      const names = served!;
       for (const m of names) {
         if (typeof target[m] !== 'function') {
           throw new TypeError(`the implementation has no method "${m}"`);
