@@ -213,6 +213,14 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
     return this.#state === 'exited';
   }
 
+  /**
+   * True once kill() was called — by the host, or by cleanupClients() on the host's exit or
+   * a signal — so a supervisor can tell a requested exit from a crash.
+   */
+  get killRequested(): boolean {
+    return this.#killing !== undefined;
+  }
+
   /** The exit status, once exited. */
   get exitStatus(): ExitStatus | undefined {
     return this.#exitStatus;
