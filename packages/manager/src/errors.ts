@@ -1,0 +1,138 @@
+// Errors of the manager. Each has a stable `code` to branch on, and a message that says what
+// happened and what to do, as the rest of plugwire.
+import { PlugwireError } from '@plugwire/core';
+import type { PluginState } from './state.js';
+
+/** A plugin.json that cannot be read, is not JSON, or has a field that is wrong. */
+export class ManifestError extends PlugwireError {
+  /** The manifest file. */
+  readonly file: string;
+  /** The field at fault (`version`, `entry.command`, `plugins[1]`), or undefined for the file itself. */
+  readonly field: string | undefined;
+  constructor(
+    file: string,
+    field: string | undefined,
+    problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super('PLUGWIRE_MANIFEST', `${file}: ${field ? `"${field}" ` : ''}${problem}`, options);
+    this.file = file;
+    this.field = field;
+  }
+}
+
+/** The host's config file (plugwire.config.json or .toml) is wrong. */
+export class ConfigError extends PlugwireError {
+  readonly file: string;
+  readonly field: string | undefined;
+  constructor(
+    file: string,
+    field: string | undefined,
+    problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super('PLUGWIRE_CONFIG', `${file}: ${field ? `"${field}" ` : ''}${problem}`, options);
+    this.file = file;
+    this.field = field;
+  }
+}
+
+/** A plugin's config does not match the configSchema of its manifest. */
+export class PluginConfigError extends PlugwireError {
+  readonly plugin: string;
+  constructor(plugin: string, problems: string) {
+    super('PLUGWIRE_PLUGIN_CONFIG', `the config of plugin "${plugin}" ${problems}`);
+    this.plugin = plugin;
+  }
+}
+
+/** Fetching, installing, building or unpacking a plugin's source failed. */
+export class SourceError extends PlugwireError {
+  /** The source as written (path, package spec, git URL, bundle path). */
+  readonly source: string;
+  constructor(source: string, problem: string, options: { cause?: unknown; code?: string } = {}) {
+    super(options.code ?? 'PLUGWIRE_SOURCE', `${source}: ${problem}`, { cause: options.cause });
+    this.source = source;
+  }
+}
+
+/** A bundle whose sha256 is not the one the host expects. */
+export class IntegrityError extends SourceError {
+  readonly expected: string;
+  readonly actual: string;
+  constructor(source: string, expected: string, actual: string) {
+    super(
+      source,
+      `sha256 mismatch: expected ${expected}, the file has ${actual}; the bundle was changed or the config names the wrong hash`,
+      { code: 'PLUGWIRE_INTEGRITY' },
+    );
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** No plugin of that name is loaded. */
+export class PluginNotFoundError extends PlugwireError {
+  readonly plugin: string;
+  constructor(name: string, known: readonly string[]) {
+    super(
+      'PLUGWIRE_PLUGIN_NOT_FOUND',
+      `no plugin "${name}" is loaded (loaded: ${known.length ? known.join(', ') : 'none'})`,
+    );
+    this.plugin = name;
+  }
+}
+
+/** The loaded plugin's version does not satisfy the range the host asked for (`kv@^2`). */
+export class VersionMismatchError extends PlugwireError {
+  readonly plugin: string;
+  readonly range: string;
+  readonly versions: readonly string[];
+  constructor(name: string, range: string, versions: readonly string[]) {
+    super(
+      'PLUGWIRE_VERSION_MISMATCH',
+      `plugin "${name}" must satisfy ${range}, but the version${versions.length === 1 ? ' found is' : 's found are'} ${versions.length ? versions.join(', ') : 'none'}`,
+    );
+    this.plugin = name;
+    this.range = range;
+    this.versions = versions;
+  }
+}
+
+/**
+ * A call was made while the plugin cannot take it: crashed and waiting to restart,
+ * restarting, failed, stopped. With `whileRestarting: 'wait'` calls wait for the restart
+ * instead, and get this error only if the plugin fails or the wait times out.
+ */
+export class PluginUnavailableError extends PlugwireError {
+  readonly plugin: string;
+  readonly state: PluginState;
+  /** When the supervisor restarts it next (ms since the epoch), if it will. */
+  readonly retryAt: number | undefined;
+  constructor(
+    name: string,
+    state: PluginState,
+    detail: string,
+    options: { retryAt?: number | undefined; cause?: unknown } = {},
+  ) {
+    super('PLUGWIRE_PLUGIN_UNAVAILABLE', `plugin "${name}" is ${state}: ${detail}`, {
+      cause: options.cause,
+    });
+    this.plugin = name;
+    this.state = state;
+    this.retryAt = options.retryAt;
+  }
+}
+
+/** A hot upgrade did not happen; the old version keeps serving. */
+export class UpgradeError extends PlugwireError {
+  readonly plugin: string;
+  constructor(name: string, problem: string, options?: { cause?: unknown }) {
+    super(
+      'PLUGWIRE_UPGRADE',
+      `upgrade of plugin "${name}" failed, the running version stays: ${problem}`,
+      options,
+    );
+    this.plugin = name;
+  }
+}

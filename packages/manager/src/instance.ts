@@ -1,0 +1,159 @@
+// One process of a managed plugin: its PluginClient, the calls in flight on it, and the
+// clients dispensed from it. A hot upgrade has two instances of a plugin for a while.
+import {
+  type ExitStatus,
+  type HandshakeConfig,
+  type LogRecord,
+  type Plugin,
+  PluginClient,
+  type PluginContext,
+  type PluginInfoResponse as PluginInfo,
+  type PluginSet,
+  type RpcPeer,
+} from '@plugwire/core';
+import type { PreparedPlugin } from './sources.js';
+
+/** What every dispense of a plugin interface gives the manager: the raw peer and context. */
+interface Binding {
+  peer: RpcPeer;
+  ctx: PluginContext;
+}
+
+export interface InstanceOptions {
+  config: unknown;
+  env: Record<string, string> | undefined;
+  unixSocketDir: string | undefined;
+  killGrace: number | undefined;
+  startTimeout: number | undefined;
+  handshake: HandshakeConfig | undefined;
+  log: (record: LogRecord) => void;
+}
+
+const STDERR_TAIL = 20;
+
+export class Instance {
+  readonly client: PluginClient;
+  readonly prepared: PreparedPlugin;
+  /** Set when the manager stops this process on purpose: its exit is no crash. */
+  retiring = false;
+  /** When it started serving (ms since the epoch). */
+  startedAt: number | undefined;
+  #inflight = 0;
+  #onIdle: Array<() => void> = [];
+  readonly #clients = new WeakMap<object, Promise<unknown>>();
+  readonly #stderr: string[] = [];
+
+  constructor(prepared: PreparedPlugin, o: InstanceOptions) {
+    this.prepared = prepared;
+    const m = prepared.manifest;
+    // The host's plugin set is built from the manifest: each interface hands back its raw
+    // peer, and the manager applies whichever definition a caller dispensed it with (so the
+    // set does not have to be known before the process starts).
+    const set: PluginSet = {};
+    for (const name of Object.keys(m.plugins)) {
+      set[name] = { name, client: (peer: RpcPeer, ctx: PluginContext): Binding => ({ peer, ctx }) };
+    }
+    const versionedPlugins: Record<number, PluginSet> = {};
+    for (const v of m.protocolVersions) versionedPlugins[v] = set;
+    this.client = new PluginClient({
+      name: m.name,
+      command: prepared.command,
+      args: prepared.args,
+      cwd: prepared.dir,
+      versionedPlugins,
+      config: o.config,
+      ...(o.env ? { env: o.env } : {}),
+      ...(o.unixSocketDir ? { unixSocketDir: o.unixSocketDir } : {}),
+      ...(o.killGrace !== undefined ? { killGrace: o.killGrace } : {}),
+      ...(o.startTimeout !== undefined ? { startTimeout: o.startTimeout } : {}),
+      ...(o.handshake ? { handshake: o.handshake } : {}),
+      logger: o.log,
+      stdout: (line) =>
+        o.log({
+          level: 'info',
+          message: line,
+          fields: { stream: 'stdout' },
+          structured: false,
+          plugin: m.name,
+        }),
+      stderr: (line) => {
+        this.#stderr.push(line);
+        if (this.#stderr.length > STDERR_TAIL) this.#stderr.shift();
+      },
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.client.pid;
+  }
+
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** The last lines the process wrote to stderr. */
+  get stderrTail(): readonly string[] {
+    return this.#stderr;
+  }
+
+  async start(): Promise<void> {
+    await this.client.start();
+    this.startedAt = Date.now();
+  }
+
+  /** A call begins on this instance. */
+  enter(): void {
+    this.#inflight++;
+  }
+
+  /** A call on this instance has settled. */
+  leave(): void {
+    if (--this.#inflight === 0) {
+      const waiting = this.#onIdle;
+      this.#onIdle = [];
+      for (const fn of waiting) fn();
+    }
+  }
+
+  /** Resolves when no call is in flight, or after `timeout` ms (false then). */
+  drain(timeout: number): Promise<boolean> {
+    if (this.#inflight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (idle: boolean) => {
+        clearTimeout(timer);
+        resolve(idle);
+      };
+      const timer = setTimeout(() => {
+        this.#onIdle = this.#onIdle.filter((f) => f !== onIdle);
+        done(false);
+      }, timeout);
+      const onIdle = () => done(true);
+      this.#onIdle.push(onIdle);
+    });
+  }
+
+  /**
+   * The client of interface `def.name` built by `def` (its `client()`, or the raw RPC peer
+   * for a definition without one); one per definition for the life of the process.
+   */
+  bind<T>(def: Plugin<T> & { readonly name: string }): Promise<T> {
+    let p = this.#clients.get(def) as Promise<T> | undefined;
+    if (!p) {
+      p = this.client
+        .dispense<Binding>(def.name)
+        .then(({ peer, ctx }) => (def.client ? def.client(peer, ctx) : (peer as unknown as T)));
+      this.#clients.set(def, p);
+      p.catch(() => this.#clients.delete(def));
+    }
+    return p;
+  }
+
+  info(): Promise<PluginInfo> {
+    return this.client.info();
+  }
+
+  kill(): Promise<ExitStatus> {
+    this.retiring = true;
+    return this.client.kill();
+  }
+}
