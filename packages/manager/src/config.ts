@@ -50,7 +50,9 @@ export function readConfig(file: string): HostConfig {
   }
   let raw: unknown;
   try {
-    raw = extname(abs) === '.toml' ? parseToml(text) : JSON.parse(text);
+    // TOML goes through JSON so both forms give the same plain objects (smol-toml's tables
+    // have no prototype) and the same values (TOML dates become ISO strings).
+    raw = JSON.parse(extname(abs) === '.toml' ? JSON.stringify(parseToml(text)) : text);
   } catch (err) {
     const kind = extname(abs) === '.toml' ? 'TOML' : 'JSON';
     throw new ConfigError(abs, undefined, `is not valid ${kind}: ${(err as Error).message}`, {
