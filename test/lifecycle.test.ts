@@ -188,6 +188,22 @@ test('cleanupClients kills every managed plugin', async () => {
   await clients[2]!.kill();
 });
 
+test('a plugin whose host is gone before connecting exits when its stdin closes', async () => {
+  const plugin = spawn(process.execPath, [fixture('calc-plugin')], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+    env: {
+      ...process.env,
+      PLUGWIRE_MAGIC_COOKIE: 'b2a1f6c0-plugwire-d1e3-4c59-9b3e-7f0c5d2a8e41',
+      PLUGIN_UNIX_SOCKET_DIR: socketDir,
+    },
+  });
+  const [line] = await once(plugin.stdout!, 'data');
+  assert.match(String(line), /^1\|1\|unix\|/);
+  plugin.stdin!.end(); // what the kernel does when the host dies
+  const [code] = await once(plugin, 'exit');
+  assert.equal(code, 0);
+});
+
 test('a plugin whose host is SIGKILLed exits by itself within 2 s', async () => {
   const host = spawn(process.execPath, [fixture('orphan-host'), fixture('calc-plugin')], {
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { basename } from 'node:path';
+import { basename, resolve as resolvePath } from 'node:path';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import type { MuxBroker, SessionOptions } from '@plugwire/mux';
 import { codecByName, type RpcPeer } from '@plugwire/rpc';
 import createDebug from 'debug';
+import { type ChecksumConfig, resolveCommand, verifyChecksum } from './checksum.js';
 import { HostConnection } from './connection.js';
 import { ControlMethod, DEFAULT_MAGIC_COOKIE, Env } from './constants.js';
 import {
@@ -28,8 +30,10 @@ import {
   type PluginSet,
   pluginSets,
 } from './plugin.js';
-import { PluginProcess, type SpawnFunction, spawnCommand } from './process.js';
+import { PluginProcess, type ProcessHandle, type SpawnFunction, spawnCommand } from './process.js';
+import { AttachedProcess, isAlive, type ReattachConfig, ReattachError } from './reattach.js';
 import { removeSocketDir } from './socket.js';
+import { base64DerToPem, generateIdentity, hostTlsOptions, type TlsIdentity } from './tls.js';
 
 const debug = createDebug('plugwire:client');
 
@@ -107,6 +111,39 @@ export interface PluginClientOptions {
    * channel, never in the environment, so secrets do not show in the process table.
    */
   config?: unknown;
+  /**
+   * Refuse to start the plugin unless its file has this hash (checked before spawning, in
+   * constant time). For a Node plugin it covers the entry script only, not what it imports:
+   * bundle the plugin into one file for the hash to cover all of its code.
+   */
+  checksum?: ChecksumConfig;
+  /**
+   * Wrap the connection in TLS with your own certificates (node:tls options, e.g. `ca`,
+   * `cert`, `key`); the plugin must serve with matching `ServeOptions.tls`.
+   */
+  tls?: ConnectionOptions;
+  /**
+   * Mutual TLS with certificates made for this one start (go-plugin's AutoMTLS): the host
+   * passes its certificate in `PLUGIN_CLIENT_CERT`, the plugin answers with its own in the
+   * handshake, and each side accepts only the other's. Protects the connection from other
+   * processes of the same user.
+   * @default false
+   */
+  autoMTLS?: boolean;
+  /**
+   * Start the plugin so that it outlives this host: it keeps running when the host goes
+   * away, and `reattachConfig()` lets another host process connect to it. Implies
+   * `managed: false`. Call `detach()` to let the host exit with the plugin running.
+   * @default false
+   */
+  reattachable?: boolean;
+  /**
+   * Connect to a plugin that is already running (from `reattachConfig()` of this or
+   * another host process) instead of starting one; `command` is then not needed. The pid
+   * must be alive, the address must answer, and the plugin must confirm the pid and the
+   * protocol version; a process that is not verified this way is never signalled.
+   */
+  reattach?: ReattachConfig;
 }
 
 /** The answer to `plugwire/info`. */
@@ -144,7 +181,8 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
   #state: PluginClientState = 'idle';
   #starting: Promise<void> | undefined;
   #killing: Promise<ExitStatus> | undefined;
-  #process: PluginProcess | undefined;
+  #process: ProcessHandle | undefined;
+  #identity: TlsIdentity | undefined;
   #handshake: Handshake | undefined;
   #socket: Socket | undefined;
   #conn: HostConnection | undefined;
@@ -156,8 +194,8 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
 
   constructor(options: PluginClientOptions) {
     super();
-    if (!options.command && !options.spawn) {
-      throw new TypeError('PluginClient needs a command or a spawn function');
+    if (!options.command && !options.spawn && !options.reattach) {
+      throw new TypeError('PluginClient needs a command, a spawn function or a reattach config');
     }
     this.#o = options;
     const script = options.args?.find((a) => /\.[cm]?[jt]s$/.test(a));
@@ -274,12 +312,60 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
     return this.#killing;
   }
 
+  /**
+   * A JSON-serialisable record to connect to this plugin again (`new PluginClient({
+   * reattach })`), from this or another host process. Useful for plugins started with
+   * `reattachable: true`, which outlive their host. With AutoMTLS it holds the host's
+   * private key: store it like a secret.
+   */
+  reattachConfig(): ReattachConfig {
+    const h = this.#handshake;
+    const pid = this.#process?.pid;
+    if (this.#state !== 'running' || !h || pid === undefined) {
+      throw new ClientStateError('reattachConfig() needs a running plugin');
+    }
+    return {
+      version: 1,
+      pid,
+      network: h.network,
+      address: h.address,
+      protocolVersion: h.appVersion,
+      codec: h.codec,
+      ...(h.cert ? { cert: h.cert } : {}),
+      ...(this.#identity ? { clientCert: this.#identity.cert, clientKey: this.#identity.key } : {}),
+    };
+  }
+
+  /**
+   * Lets go of a running plugin without stopping it: closes this host's connection and
+   * stops holding the host's event loop open for it. A plugin started with
+   * `reattachable: true` keeps running and can be reattached; any other plugin exits, as
+   * its host is gone.
+   */
+  async detach(): Promise<void> {
+    if (this.#state !== 'running') throw new ClientStateError('detach() needs a running plugin');
+    this.#state = 'exited';
+    const session = this.#conn!.session;
+    session.destroy();
+    this.#socket?.destroy();
+    this.#process?.release();
+    unmanage(this);
+    await session.closed;
+  }
+
   // ---- start -------------------------------------------------------------------------
 
   async #start(): Promise<void> {
     this.#state = 'starting';
+    if (this.#o.reattach) await this.#reattach(this.#o.reattach);
+    else await this.#spawn();
+  }
+
+  async #spawn(): Promise<void> {
     const o = this.#o;
     const timeout = o.startTimeout ?? 60_000;
+    if (o.checksum) await verifyChecksum(this.#checksumFile(o.checksum), o.checksum);
+    if (o.autoMTLS) this.#identity = await generateIdentity();
     const proc = new PluginProcess({
       spawn: o.spawn ?? spawnCommand(o.command!, o.args ?? [], { cwd: o.cwd }),
       env: this.#environment(),
@@ -291,28 +377,15 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
       },
     });
     this.#process = proc;
-    if (o.managed !== false) manage(this);
+    if (o.managed !== false && !o.reattachable) manage(this);
     proc.exited.then((status) => this.#onExit(status));
     debug('%s: started pid %d', this.name, proc.pid);
     try {
       const handshake = await this.#readHandshake(proc, timeout);
       this.#handshake = handshake;
-      const socket = await this.#connect(handshake, proc, timeout);
-      this.#socket = socket;
-      this.#conn = new HostConnection(
-        socket,
-        {
-          plugins: this.#sets.get(handshake.appVersion)!,
-          protocolVersion: handshake.appVersion,
-          codec: codecByName(handshake.codec),
-          name: this.name,
-          brokerTimeout: o.brokerTimeout ?? 5_000,
-          maxMessageSize: o.maxMessageSize,
-          mux: o.mux,
-        },
-        (err) => this.#explainLoss(err),
-      );
-      await this.#conn.init(o.config);
+      const socket = await this.#connect(handshake, proc.stderrTail(), timeout);
+      this.#open(socket, handshake);
+      await this.#conn!.init(o.config);
       if (this.#state !== 'starting')
         throw this.#exitError ?? new ClientStateError('the plugin was killed while starting');
       this.#state = 'running';
@@ -323,6 +396,100 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
       await proc.exited;
       throw err;
     }
+  }
+
+  /** Connects to a running plugin from a reattach record, verifying it is the same plugin. */
+  async #reattach(r: ReattachConfig): Promise<void> {
+    const proc = new AttachedProcess(r.pid);
+    this.#process = proc;
+    proc.exited.then((status) => this.#onExit(status));
+    const fail = (message: string, cause?: unknown): never => {
+      proc.markGone(); // nothing of ours to wait for; and never signal an unverified pid
+      throw new ReattachError(
+        `cannot reattach to pid ${r.pid} at ${r.network}:${r.address}: ${message}`,
+        {
+          cause,
+        },
+      );
+    };
+    if (r.version !== 1) fail(`unknown reattach record version ${String(r.version)}`);
+    if (!isAlive(r.pid)) fail('no such process');
+    if (!this.#versions.includes(r.protocolVersion)) {
+      fail(
+        `protocol version ${r.protocolVersion} is not one of this host's [${this.#versions.join(', ')}]`,
+      );
+    }
+    if (!this.#codecs.includes(r.codec)) fail(`codec ${r.codec} is not accepted by this host`);
+    if (r.clientCert && r.clientKey) this.#identity = { cert: r.clientCert, key: r.clientKey };
+    const handshake: Handshake = {
+      coreVersion: 1,
+      appVersion: r.protocolVersion,
+      network: r.network,
+      address: r.address,
+      codec: r.codec,
+      ...(r.cert ? { cert: r.cert } : {}),
+    };
+    let socket: Socket;
+    try {
+      socket = await this.#connect(handshake, [], this.#o.startTimeout ?? 60_000);
+    } catch (err) {
+      return fail(`the address does not answer (${(err as Error).message})`, err);
+    }
+    this.#handshake = handshake;
+    this.#open(socket, handshake);
+    const info = await this.#conn!.control.request<PluginInfoResponse>(
+      ControlMethod.Info,
+      {},
+      { timeout: 5_000 },
+    ).catch((err: Error) => err);
+    const mismatch =
+      info instanceof Error
+        ? `the plugin did not answer plugwire/info (${info.message})`
+        : info.pid !== r.pid
+          ? `the address is served by pid ${info.pid}: the record is stale`
+          : info.protocolVersion !== r.protocolVersion
+            ? `the plugin speaks protocol version ${info.protocolVersion}, the record says ${r.protocolVersion}`
+            : undefined;
+    if (mismatch) {
+      this.#conn!.session.destroy();
+      socket.destroy();
+      fail(mismatch);
+    }
+    proc.verify();
+    this.#conn!.session.once('close', () => proc.watch());
+    this.#state = 'running';
+    debug('%s: reattached to pid %d', this.name, r.pid);
+  }
+
+  /** The yamux session, broker and control channel over a connected socket. */
+  #open(socket: Socket, handshake: Handshake): void {
+    const o = this.#o;
+    this.#socket = socket;
+    this.#conn = new HostConnection(
+      socket,
+      {
+        plugins: this.#sets.get(handshake.appVersion)!,
+        protocolVersion: handshake.appVersion,
+        codec: codecByName(handshake.codec),
+        name: this.name,
+        brokerTimeout: o.brokerTimeout ?? 5_000,
+        maxMessageSize: o.maxMessageSize,
+        mux: o.mux,
+      },
+      (err) => this.#explainLoss(err),
+    );
+  }
+
+  /** The file a checksum covers: the script of `node script.js`, else the command. */
+  #checksumFile(c: ChecksumConfig): string {
+    if (c.file) return resolvePath(this.#o.cwd ?? '.', c.file);
+    const o = this.#o;
+    if (!o.command)
+      throw new TypeError('checksum.file is needed when the plugin is started by spawn()');
+    const isNode = o.command === process.execPath || /^node(\.exe)?$/.test(basename(o.command));
+    const script = isNode ? o.args?.find((a) => !a.startsWith('-')) : undefined;
+    if (isNode && !script) throw new TypeError('checksum: no script among the args of node');
+    return resolvePath(o.cwd ?? '.', script ?? resolveCommand(o.command));
   }
 
   #environment(): NodeJS.ProcessEnv {
@@ -336,6 +503,8 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
     env[cookie.magicCookieKey ?? DEFAULT_MAGIC_COOKIE.key] =
       cookie.magicCookieValue ?? DEFAULT_MAGIC_COOKIE.value;
     env[Env.ProtocolVersions] = this.#versions.join(',');
+    if (this.#identity) env[Env.ClientCert] = this.#identity.cert;
+    if (o.reattachable) env[Env.Reattachable] = '1';
     env[Env.Codecs] = this.#codecs.join(',');
     if (o.unixSocketDir) env[Env.UnixSocketDir] = o.unixSocketDir;
     if (o.unixSocketGroup) env[Env.UnixSocketGroup] = o.unixSocketGroup;
@@ -346,7 +515,7 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
   }
 
   /** Waits for the handshake line; other stdout lines before it are plugin output. */
-  #readHandshake(proc: PluginProcess, timeout: number): Promise<Handshake> {
+  #readHandshake(proc: ProcessHandle, timeout: number): Promise<Handshake> {
     return new Promise<Handshake>((resolve, reject) => {
       const done = (err: Error | null, h?: Handshake) => {
         clearTimeout(timer);
@@ -366,10 +535,21 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
         }
         if (found.before) this.#stdout(found.before);
         try {
-          done(
-            null,
-            parseHandshake(found.candidate, { versions: this.#versions, codecs: this.#codecs }),
-          );
+          const h = parseHandshake(found.candidate, {
+            versions: this.#versions,
+            codecs: this.#codecs,
+          });
+          if (this.#identity && !h.cert) {
+            throw new HandshakeError(
+              'the plugin returned no certificate in its handshake: it does not support AutoMTLS',
+            );
+          }
+          if (h.cert && !this.#identity && !this.#o.tls) {
+            throw new HandshakeError(
+              'the plugin offered TLS (a certificate in its handshake) but this host has no TLS configured',
+            );
+          }
+          done(null, h);
         } catch (err) {
           const e = err as HandshakeError;
           done(new HandshakeError(e.message, { line: found.candidate, stderr: proc.stderrTail() }));
@@ -395,8 +575,9 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
     });
   }
 
-  #connect(h: Handshake, proc: PluginProcess, timeout: number): Promise<Socket> {
-    return new Promise<Socket>((resolve, reject) => {
+  /** Connects to the handshake's address, then does the TLS handshake when there is TLS. */
+  async #connect(h: Handshake, stderr: readonly string[], timeout: number): Promise<Socket> {
+    const raw = await new Promise<Socket>((resolve, reject) => {
       let socket: Socket;
       if (h.network === 'unix') {
         socket = connect({ path: h.address });
@@ -410,7 +591,7 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
       }
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new StartTimeoutError(timeout, proc.stderrTail()));
+        reject(new StartTimeoutError(timeout, stderr));
       }, timeout);
       socket.once('connect', () => {
         clearTimeout(timer);
@@ -422,15 +603,40 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
         reject(
           new HandshakeError(
             `could not connect to the plugin at ${h.network}:${h.address}: ${err.message}`,
-            {
-              cause: err,
-              stderr: proc.stderrTail(),
-              code: 'PLUGWIRE_CONNECT',
-            },
+            { cause: err, stderr, code: 'PLUGWIRE_CONNECT' },
           ),
         );
       };
       socket.once('error', onError);
+    });
+    const options =
+      this.#identity && h.cert
+        ? hostTlsOptions(this.#identity, base64DerToPem(h.cert))
+        : this.#o.tls;
+    if (!options) return raw;
+    return new Promise<Socket>((resolve, reject) => {
+      const secure = tlsConnect({ ...options, socket: raw });
+      const timer = setTimeout(() => {
+        secure.destroy();
+        reject(new StartTimeoutError(timeout, stderr));
+      }, timeout);
+      secure.once('secureConnect', () => {
+        clearTimeout(timer);
+        secure.off('error', onError);
+        resolve(secure);
+      });
+      const onError = (err: Error) => {
+        clearTimeout(timer);
+        secure.destroy();
+        reject(
+          new HandshakeError(`the TLS handshake with the plugin failed: ${err.message}`, {
+            cause: err,
+            stderr,
+            code: 'PLUGWIRE_TLS',
+          }),
+        );
+      };
+      secure.once('error', onError);
     });
   }
 
@@ -464,8 +670,12 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
       this.#resolveExited(status);
       return status;
     }
+    if (this.#state === 'exited' && !proc.hasExited) {
+      return this.#exitStatus ?? { code: null, signal: null }; // detached: not ours to stop
+    }
     if (this.#state !== 'exited') this.#state = 'stopping';
     const grace = this.#o.killGrace ?? 2_000;
+    if (proc instanceof AttachedProcess) proc.watch();
     if (!proc.hasExited) {
       const control = this.#conn?.control;
       if (control && !control.closed) {
@@ -499,6 +709,7 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
 
   #onExit(status: ExitStatus): void {
     const proc = this.#process!;
+    if (this.#exitStatus) return;
     this.#exitStatus = status;
     this.#exitError = new PluginExitedError(status, proc.stderrTail());
     this.#state = 'exited';
@@ -513,7 +724,8 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
 
   #removeSocketDir(): void {
     const h = this.#handshake;
-    if (h?.network === 'unix') {
+    // Never touch the socket of a process that is not verifiably this plugin.
+    if (h?.network === 'unix' && this.#process?.owned) {
       try {
         removeSocketDir(h.address);
       } catch (err) {

@@ -19,6 +19,10 @@ export const Env = {
   Codecs: 'PLUGWIRE_CODECS',
   /** `unix` (default; tcp on Windows) or `tcp`: how the plugin should listen. */
   Network: 'PLUGWIRE_NETWORK',
+  /** AutoMTLS: the host's one-off certificate, PEM (go-plugin's name). */
+  ClientCert: 'PLUGIN_CLIENT_CERT',
+  /** `1`: keep running when the host goes away, and accept a new host (reattach). */
+  Reattachable: 'PLUGWIRE_REATTACHABLE',
 } as const;
 
 /** The cookie a plugwire host sets when its handshake config names none. */

@@ -22,6 +22,7 @@ export {
   RpcPeer,
   TimeoutError,
 } from '@plugwire/rpc';
+export { type ChecksumConfig, ChecksumMismatchError } from './checksum.js';
 export {
   PluginClient,
   type PluginClientEvents,
@@ -55,4 +56,5 @@ export {
 export { cleanupClients } from './managed.js';
 export type { Plugin, PluginContext, PluginSet } from './plugin.js';
 export type { SpawnFunction } from './process.js';
+export { type ReattachConfig, ReattachError } from './reattach.js';
 export { type PluginServer, type ServeOptions, serve } from './server.js';

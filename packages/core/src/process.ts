@@ -18,11 +18,29 @@ export interface PluginProcessOptions {
 /** How long to wait after 'exit' for the last stderr lines before reporting the exit. */
 const STDIO_SETTLE_MS = 30;
 
+/** What the client needs of a plugin process, whether it started it or reattached to it. */
+export interface ProcessHandle {
+  readonly pid: number | undefined;
+  /** Resolves with the exit status once the process is gone (never rejects). */
+  readonly exited: Promise<ExitStatus>;
+  readonly hasExited: boolean;
+  readonly spawnError: Error | undefined;
+  /** Whether the host may act on it (signal it, remove its socket): it started it, or verified it. */
+  readonly owned: boolean;
+  stderrTail(): string[];
+  /** Signals the process (group); a handle that cannot vouch for the pid does nothing. */
+  signal(sig: NodeJS.Signals): void;
+  /** Tells the plugin its host is going away (closes its stdin). */
+  closeStdin(): void;
+  /** Lets the host exit while the process runs on (reattachable plugins). */
+  release(): void;
+}
+
 /**
  * One plugin process: its stdout and stderr read line by line, the tail of stderr kept for
  * error messages, its exit turned into a promise. Knows nothing of the protocol.
  */
-export class PluginProcess {
+export class PluginProcess implements ProcessHandle {
   readonly child: ChildProcess;
   /** Resolves with the exit status once the process is gone (never rejects). */
   readonly exited: Promise<ExitStatus>;
@@ -88,6 +106,8 @@ export class PluginProcess {
     return this.child.pid;
   }
 
+  readonly owned = true;
+
   /** The exit status, once the process has exited. */
   get status(): ExitStatus | undefined {
     return this.#status;
@@ -124,6 +144,14 @@ export class PluginProcess {
   /** Closes the plugin's stdin: a plugwire plugin reads that as "the host is gone". */
   closeStdin(): void {
     this.child.stdin?.end();
+  }
+
+  /** Stops holding the host's event loop open for this process and its pipes. */
+  release(): void {
+    this.child.unref();
+    for (const s of [this.child.stdin, this.child.stdout, this.child.stderr]) {
+      (s as unknown as { unref?: () => void } | null)?.unref?.();
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 import { fstatSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { createSecureContext, TLSSocket, type TlsOptions } from 'node:tls';
 import type { Session, SessionOptions } from '@plugwire/mux';
 import { codecByName } from '@plugwire/rpc';
 import { servePluginConnection } from './connection.js';
@@ -14,6 +15,12 @@ import {
 import { createLogger, type Logger } from './logs.js';
 import { type PluginSet, pluginSets } from './plugin.js';
 import { type Listener, listen } from './socket.js';
+import {
+  certToBase64Der,
+  generateIdentity,
+  pluginTlsOptions,
+  presentedCertificateIs,
+} from './tls.js';
 
 /** Options of serve(). */
 export interface ServeOptions {
@@ -51,6 +58,12 @@ export interface ServeOptions {
   brokerTimeout?: number;
   /** yamux session options. */
   mux?: SessionOptions;
+  /**
+   * Serve over TLS with your own certificates (node:tls server options; set `requestCert`
+   * and `ca` to require a client certificate). The host needs matching
+   * `PluginClientOptions.tls`. Not needed for AutoMTLS, which the host turns on by itself.
+   */
+  tls?: TlsOptions;
   /**
    * Exit the process when serving ends (quit, SIGTERM, host gone). Off only for tests
    * that run serve() inside another process.
@@ -114,6 +127,20 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
   const codec = codecByName(codecName);
   const set = sets.get(version)!;
 
+  // AutoMTLS: the host sent its one-off certificate; make ours, accept only its.
+  let tlsOptions: TlsOptions | undefined = options.tls;
+  let pinnedHostCert: string | undefined;
+  let certField: string | undefined;
+  const hostCert = process.env[Env.ClientCert];
+  if (hostCert) {
+    const own = await generateIdentity();
+    tlsOptions = pluginTlsOptions(own, hostCert);
+    pinnedHostCert = hostCert;
+    certField = certToBase64Der(own.cert);
+  }
+  const secureContext = tlsOptions ? createSecureContext(tlsOptions) : undefined;
+  const reattachable = process.env[Env.Reattachable] === '1';
+
   const network =
     process.env[Env.Network] === 'tcp' || process.platform === 'win32' ? 'tcp' : 'unix';
   const listener: Listener = await listen({
@@ -167,20 +194,16 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
   process.on('SIGTERM', onSigterm);
   if (exit) installCrashLogging(log);
   // A plugwire host keeps our stdin open as a pipe: its EOF means the host died, even if
-  // it never connected. Only a pipe counts (a terminal or /dev/null says nothing).
-  if (stdinIsPipe()) {
+  // it never connected. Only a pipe or socket counts (a terminal or /dev/null says nothing).
+  // A reattachable plugin outlives its host on purpose.
+  if (stdinIsPipe() && !reattachable) {
     process.stdin.on('end', onHostGone);
     process.stdin.on('error', ignore);
     process.stdin.resume();
   }
 
-  listener.server.on('connection', (socket: Socket) => {
-    if (session) {
-      // One host per plugin process.
-      socket.destroy();
-      return;
-    }
-    session = servePluginConnection(socket, {
+  const accept = (socket: Socket): void => {
+    const s = servePluginConnection(socket, {
       plugins: set,
       protocolVersion: version,
       codec,
@@ -194,8 +217,56 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
       onQuit: () => void stop('the host asked to quit'),
       onError: (message, error) => log.error(message, { error }),
     });
-    session.once('close', (err) => {
-      void stop(err ? `connection to the host lost: ${err.message}` : 'the host disconnected');
+    session = s;
+    s.once('close', (err) => {
+      const why = err ? `connection to the host lost: ${err.message}` : 'the host disconnected';
+      if (reattachable) {
+        // Keep running for the next host (reattach).
+        log.debug('host gone; waiting for a host to reattach', { reason: why });
+        if (session === s) session = undefined;
+        return;
+      }
+      void stop(why);
+    });
+  };
+
+  listener.server.on('connection', (socket: Socket) => {
+    if (session) {
+      // One host per plugin process.
+      socket.destroy();
+      return;
+    }
+    if (!secureContext) {
+      accept(socket);
+      return;
+    }
+    // TLS: only a client that completes the handshake (with the host's certificate, for
+    // AutoMTLS) becomes the host; anyone else is dropped and we keep waiting.
+    const secure = new TLSSocket(socket, {
+      isServer: true,
+      secureContext,
+      requestCert: tlsOptions!.requestCert ?? false,
+      rejectUnauthorized: tlsOptions!.rejectUnauthorized ?? true,
+    });
+    let refused = false;
+    const refuse = (why: string) => {
+      clearTimeout(timer);
+      if (refused) return;
+      refused = true;
+      log.warn('refused a connection', { reason: why });
+      secure.destroy();
+    };
+    const timer = setTimeout(() => refuse('no TLS handshake within 10 s'), 10_000);
+    const onError = (err: Error) => refuse(`TLS handshake failed: ${err.message}`);
+    secure.on('error', onError);
+    secure.once('secure', () => {
+      clearTimeout(timer);
+      if (session) return refuse('a host is already connected');
+      if (pinnedHostCert && !presentedCertificateIs(secure.getPeerCertificate(), pinnedHostCert)) {
+        return refuse("the client certificate is not the host's");
+      }
+      secure.off('error', onError);
+      accept(secure);
     });
   });
 
@@ -205,6 +276,7 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
     network: listener.network,
     address: listener.address,
     codec: codecName,
+    ...(certField ? { cert: certField } : {}),
   });
   // One write of one whole line: pipes are synchronous on POSIX, so plugin output printed
   // before cannot split it, and output printed later comes after it.
@@ -233,9 +305,11 @@ function numberEnv(name: string): number | undefined {
   return v && /^\d+$/.test(v) ? Number(v) : undefined;
 }
 
+/** A pipe or a socket pair (what Node's `stdio: 'pipe'` makes on Linux): not a terminal or a file. */
 function stdinIsPipe(): boolean {
   try {
-    return fstatSync(0).isFIFO();
+    const st = fstatSync(0);
+    return st.isFIFO() || st.isSocket();
   } catch {
     return false;
   }
