@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, beforeEach } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { PluginClient, type PluginClientOptions } from '@plugwire/core';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -117,4 +118,18 @@ export function checkLeaks(): { socketDir: string } {
   });
   after(() => rmSync(socketDir, { recursive: true, force: true }));
   return { socketDir };
+}
+
+/** A client of the calc fixture plugin (raw RPC peer), with its socket in `socketDir`. */
+export function calcClient(
+  socketDir: string,
+  extra: Partial<PluginClientOptions> = {},
+): PluginClient {
+  return new PluginClient({
+    command: process.execPath,
+    args: [fixture('calc-plugin')],
+    plugins: { calc: {} },
+    unixSocketDir: socketDir,
+    ...extra,
+  });
 }

@@ -6,25 +6,22 @@ import { test } from 'node:test';
 import {
   cleanupClients,
   type LogRecord,
-  PluginClient,
   type PluginClientOptions,
   PluginExitedError,
   type RpcPeer,
   UnknownPluginError,
 } from '@plugwire/core';
-import { checkLeaks, eventually, fixture, isAlive } from './helpers.js';
+import {
+  checkLeaks,
+  eventually,
+  fixture,
+  isAlive,
+  calcClient as newCalcClient,
+} from './helpers.js';
 
 const { socketDir } = checkLeaks();
 
-function calcClient(extra: Partial<PluginClientOptions> = {}): PluginClient {
-  return new PluginClient({
-    command: process.execPath,
-    args: [fixture('calc-plugin')],
-    plugins: { calc: {} },
-    unixSocketDir: socketDir,
-    ...extra,
-  });
-}
+const calcClient = (extra: Partial<PluginClientOptions> = {}) => newCalcClient(socketDir, extra);
 
 test('kill is idempotent and safe to call concurrently', async () => {
   const client = calcClient();

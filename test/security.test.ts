@@ -20,19 +20,17 @@ import {
   type RpcPeer,
 } from '@plugwire/core';
 import selfsigned from 'selfsigned';
-import { checkLeaks, eventually, fixture, isAlive } from './helpers.js';
+import {
+  checkLeaks,
+  eventually,
+  fixture,
+  isAlive,
+  calcClient as newCalcClient,
+} from './helpers.js';
 
 const { socketDir } = checkLeaks();
 
-function calcClient(extra: Partial<PluginClientOptions> = {}): PluginClient {
-  return new PluginClient({
-    command: process.execPath,
-    args: [fixture('calc-plugin')],
-    plugins: { calc: {} },
-    unixSocketDir: socketDir,
-    ...extra,
-  });
-}
+const calcClient = (extra: Partial<PluginClientOptions> = {}) => newCalcClient(socketDir, extra);
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
