@@ -17,6 +17,7 @@ export {
   RpcPeerError,
   TimeoutError,
 } from './errors.js';
+export type { OutputBuffer } from './framing.js';
 export type {
   JsonRpcErrorResponse,
   JsonRpcId,

@@ -484,12 +484,21 @@ export class RpcPeer extends EventEmitter {
     );
   }
 
-  private replyError(id: JsonRpcId | null, err: unknown, batch: BatchReply | undefined): void {
-    this.reply(this.toErrorResponse(id, err), batch);
-  }
-
-  private toErrorResponse(id: JsonRpcId | null, err: unknown): JsonRpcErrorResponse {
-    return { jsonrpc: JSONRPC_VERSION, id, error: this.toErrorObject(err) };
+  private replyError(
+    id: JsonRpcId | null,
+    method: string,
+    err: unknown,
+    batch: BatchReply | undefined,
+  ): void {
+    let error: ErrorObject;
+    try {
+      error = this.toErrorObject(err);
+    } catch {
+      // A thrown object whose members throw when read.
+      error = { code: ErrorCodes.ApplicationError, message: 'the handler failed' };
+    }
+    this.debug('handler "%s" failed: %d %s', method, error.code, error.message);
+    this.reply({ jsonrpc: JSONRPC_VERSION, id, error }, batch);
   }
 
   /** The wire error for what a handler threw (see ErrorCodes.ApplicationError). */
@@ -647,10 +656,13 @@ export class RpcPeer extends EventEmitter {
     }
     const ctx = new IncomingContext(this, id, method);
     let result: unknown;
+    let thenable: boolean;
     try {
       result = this.invoke(method, params, ctx);
+      // Inside the try: a `then` getter is user code too.
+      thenable = isThenable(result);
     } catch (err) {
-      this.replyError(id, err, batch);
+      this.replyError(id, method, err, batch);
       return;
     }
     if (result === METHOD_NOT_FOUND) {
@@ -658,11 +670,11 @@ export class RpcPeer extends EventEmitter {
         errorResponse(id, ErrorCodes.MethodNotFound, 'Method not found', { method }),
         batch,
       );
-    } else if (isThenable(result)) {
+    } else if (thenable) {
       // By id, to be cancelled; a null id or a duplicate of one in flight cannot be.
       if (id !== null && !this.incoming.has(id)) this.incoming.set(id, ctx);
       else this.untracked.add(ctx);
-      void this.awaitResult(ctx, result, batch);
+      void this.awaitResult(ctx, result as PromiseLike<unknown>, batch);
     } else {
       this.reply({ jsonrpc: JSONRPC_VERSION, id, result: result ?? null }, batch);
     }
@@ -689,7 +701,7 @@ export class RpcPeer extends EventEmitter {
       // The caller has stopped waiting; answer as LSP servers do, without the result.
       this.reply(errorResponse(id, ErrorCodes.RequestCancelled, 'Request cancelled'), batch);
     } else if (failed) {
-      this.replyError(id, error, batch);
+      this.replyError(id, ctx.method, error, batch);
     } else {
       this.reply({ jsonrpc: JSONRPC_VERSION, id, result: result ?? null }, batch);
     }
@@ -701,24 +713,22 @@ export class RpcPeer extends EventEmitter {
       return;
     }
     const ctx = new IncomingContext(this, undefined, method);
-    let result: unknown;
     try {
-      result = this.invoke(method, params, ctx);
+      const result = this.invoke(method, params, ctx);
+      if (result === METHOD_NOT_FOUND) {
+        this.debug('no handler for notification "%s"', method);
+      } else if (isThenable(result)) {
+        this.untracked.add(ctx);
+        Promise.resolve(result).then(
+          () => this.untracked.delete(ctx),
+          (err: unknown) => {
+            this.untracked.delete(ctx);
+            this.debug('notification handler "%s" failed: %O', method, err);
+          },
+        );
+      }
     } catch (err) {
       this.debug('notification handler "%s" threw: %O', method, err);
-      return;
-    }
-    if (result === METHOD_NOT_FOUND) {
-      this.debug('no handler for notification "%s"', method);
-    } else if (isThenable(result)) {
-      this.untracked.add(ctx);
-      result.then(
-        () => this.untracked.delete(ctx),
-        (err: unknown) => {
-          this.untracked.delete(ctx);
-          this.debug('notification handler "%s" failed: %O', method, err);
-        },
-      );
     }
   }
 

@@ -390,3 +390,30 @@ test('invalid options are rejected when the peer is created', () => {
   sa.destroy();
   sb.destroy();
 });
+
+test('a handler whose result or error throws when read still gets an error response', async () => {
+  const [a, b] = peerPair();
+  b.handle('bad-then', () => ({
+    // biome-ignore lint/suspicious/noThenProperty: a thenable that throws is what is tested
+    get then() {
+      throw new Error('then getter');
+    },
+  }));
+  b.handle('bad-error', () => {
+    throw {
+      get message() {
+        throw new Error('message getter');
+      },
+    };
+  });
+  b.handle('bad-json', () => ({
+    toJSON() {
+      throw new Error('toJSON');
+    },
+  }));
+  await assert.rejects(a.request('bad-then'), { code: ErrorCodes.ApplicationError });
+  await assert.rejects(a.request('bad-error'), { code: ErrorCodes.ApplicationError });
+  await assert.rejects(a.request('bad-json'), { code: ErrorCodes.InternalError });
+  assert.equal(b.closed, false);
+  await closeAll(a, b);
+});
