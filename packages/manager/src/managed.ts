@@ -382,14 +382,14 @@ export class ManagedPlugin {
   /** The supervisor's part: restart after the backoff delay, or give up. */
   #crashed(): void {
     const verdict = this.#history.crash(Date.now());
+    // retryAt is part of what the 'crashed' event tells.
+    this.#retryAt = verdict.restart ? Date.now() + verdict.delay : undefined;
+    this.#restarting = verdict.restart;
     this.#setState('crashed');
     if (!verdict.restart) {
-      this.#restarting = false;
       this.#setState('failed');
       return;
     }
-    this.#restarting = true;
-    this.#retryAt = Date.now() + verdict.delay;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#retryAt = undefined;

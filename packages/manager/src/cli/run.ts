@@ -41,6 +41,15 @@ export async function run(open: () => PluginManager, o: RunOptions): Promise<num
     } else out(stamped);
   };
 
+  // Listen from the start: a Ctrl-C while plugins load stops them once loading is done.
+  // (`on`, not `once`: while a listener of ours is there, core's cleanup on the signal does
+  // not re-raise it to end the process before the manager has closed.)
+  let onSignal!: (s: NodeJS.Signals) => void;
+  const signal = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = resolve;
+  });
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   manager.on('state', (c) => event(describeChange(c)));
   manager.on('watch', (w) => {
     if (w.action !== 'unchanged') event(describeWatch(w));
@@ -58,16 +67,15 @@ export async function run(open: () => PluginManager, o: RunOptions): Promise<num
   else for (const l of stateTable(manager.list(), await manager.metrics())) out(l);
   const timer = o.live ? setInterval(() => void draw(), 1000) : undefined;
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  const got = await signal;
   clearInterval(timer);
   if (o.live) await draw();
   closing = true;
-  out(`plugwire run: ${signal}, stopping ${manager.list().length} plugin(s)`);
+  out(`plugwire run: ${got}, stopping ${manager.list().length} plugin(s)`);
   await manager.close();
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
   out('plugwire run: stopped');
   return 0;
 }
