@@ -257,7 +257,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       if (s.enabled === false || !s.source || this.#plugins.has(name)) continue;
       const source = typeof s.source === 'string' ? parseSourceString(s.source) : s.source;
       try {
-        await this.load(source, { name });
+        await this.#load(source, { name }, false);
       } catch (err) {
         errors.push({ where: describeSource(source), error: err as Error });
       }
@@ -287,7 +287,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       }
       const pick = candidates.find((c) => c.manifest.version === best)!;
       try {
-        await this.load({ path: pick.dir });
+        await this.#load({ path: pick.dir }, {}, false);
       } catch (err) {
         errors.push({ where: pick.dir, error: err as Error });
       }
@@ -305,6 +305,11 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
         });
       }
     }
+    if (this.#o.autoStart) {
+      // All at once: one slow plugin does not hold up the others.
+      const stopped = [...this.#plugins.values()].filter((p) => p.state === 'stopped');
+      await Promise.all(stopped.map((p) => p.start().catch((err: Error) => this.#warn(err))));
+    }
     return { plugins: this.list(), errors };
   }
 
@@ -315,6 +320,14 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   async load(
     source: SourceSpec | string,
     settings: PluginSettings & { name?: string } = {},
+  ): Promise<PluginInfo> {
+    return this.#load(source, settings, this.#o.autoStart === true);
+  }
+
+  async #load(
+    source: SourceSpec | string,
+    settings: PluginSettings & { name?: string },
+    start: boolean,
   ): Promise<PluginInfo> {
     this.#assertOpen();
     const spec = typeof source === 'string' ? parseSourceString(source) : source;
@@ -338,9 +351,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     this.#plugins.set(name, p);
     debug('%s %s loaded from %s', name, prepared.manifest.version, describeSource(spec));
     this.emit('loaded', this.#info(p));
-    if (this.#o.autoStart) {
-      await p.start().catch((err: Error) => this.#warn(err));
-    }
+    if (start) await p.start().catch((err: Error) => this.#warn(err));
     return this.#info(p);
   }
 

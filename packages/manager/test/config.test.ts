@@ -64,13 +64,19 @@ test('a bad version range is reported with the file and the plugin field', () =>
 test('a source object with two kinds is rejected', () => {
   const file = join(dir, 'two-kinds.json');
   writeFileSync(file, JSON.stringify({ plugins: { kv: { source: { path: 'a', git: 'b' } } } }));
-  assert.throws(() => readConfig(file), (err: ConfigError) => err.field === 'plugins.kv.source');
+  assert.throws(
+    () => readConfig(file),
+    (err: ConfigError) => err.field === 'plugins.kv.source',
+  );
 });
 
 test('a bundle source without sha256 is rejected', () => {
   const file = join(dir, 'no-sha.json');
   writeFileSync(file, JSON.stringify({ plugins: { kv: { source: { bundle: 'kv.tgz' } } } }));
-  assert.throws(() => readConfig(file), (err: ConfigError) => err.field === 'plugins.kv.source.sha256');
+  assert.throws(
+    () => readConfig(file),
+    (err: ConfigError) => err.field === 'plugins.kv.source.sha256',
+  );
 });
 
 test('invalid TOML is reported for the file', () => {
@@ -80,7 +86,10 @@ test('invalid TOML is reported for the file', () => {
 });
 
 test('source strings: git URLs with refs, npm specs, tarballs and folders', () => {
-  assert.deepEqual(parseSourceString('git+file:///tmp/repo#v1.0.0'), { git: 'file:///tmp/repo', ref: 'v1.0.0' });
+  assert.deepEqual(parseSourceString('git+file:///tmp/repo#v1.0.0'), {
+    git: 'file:///tmp/repo',
+    ref: 'v1.0.0',
+  });
   assert.deepEqual(parseSourceString('https://example.com/kv.git#main'), {
     git: 'https://example.com/kv.git',
     ref: 'main',
