@@ -5,6 +5,8 @@
 import { constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { access, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { compileEntry } from './build.js';
 import { fillOnce, runTool, sha256, sha256File, shortKey } from './cache.js';
@@ -371,11 +373,13 @@ async function unpackBundle(
     throw new SourceError(file, `"sha256" must be 64 hex digits (got "${expected}")`);
   }
   if (!existsSync(file)) throw new SourceError(file, 'no such bundle file');
-  const actual = await sha256File(file);
+  // Hash and unpack the same bytes: the file cannot change between the check and the use.
+  const bytes = await readFile(file);
+  const actual = sha256(bytes);
   if (actual !== expected) throw new IntegrityError(file, expected, actual);
   const dir = join(ctx.cacheDir, 'bundles', actual);
   const cached = await fillOnce(dir, async (tmp) => {
-    await tar.extract({ file, cwd: tmp, strict: true });
+    await pipeline(Readable.from([bytes]), tar.extract({ cwd: tmp, strict: true }));
   });
   return prepareDir(dir, { kind: 'bundle', spec: file, resolved: actual, cached }, ctx);
 }
