@@ -26,7 +26,6 @@ export interface HostConfig {
   killGrace: number | undefined;
   startTimeout: number | undefined;
   autoStart: boolean | undefined;
-  watch: boolean | undefined;
 }
 
 /** The config file in `dir`, if there is one. */
@@ -73,7 +72,6 @@ const TOP = new Set([
   'killGrace',
   'startTimeout',
   'autoStart',
-  'watch',
   '$schema',
 ]);
 const PLUGIN_KEYS = new Set(['source', 'version', 'config', 'env', 'enabled']);
@@ -172,7 +170,6 @@ export function validateConfig(raw: unknown, file: string): HostConfig {
     killGrace: num('killGrace'),
     startTimeout: num('startTimeout'),
     autoStart: bool('autoStart'),
-    watch: bool('watch'),
   };
 }
 
