@@ -272,6 +272,9 @@ interface Result {
   serial_cps: number;
   serial_p50_us: number;
   serial_p99_us: number;
+  /** CPU time per call of the client and the server process during the serial workload. */
+  serial_client_cpu_us: number;
+  serial_server_cpu_us: number;
   conc_cps: number;
   /** CPU time per call of the client and the server process during the conc workload. */
   conc_client_cpu_us: number;
@@ -412,6 +415,8 @@ async function measureRound(
         serial_cps: Number.NaN,
         serial_p50_us: Number.NaN,
         serial_p99_us: Number.NaN,
+        serial_client_cpu_us: Number.NaN,
+        serial_server_cpu_us: Number.NaN,
         conc_cps: Number.NaN,
         conc_client_cpu_us: Number.NaN,
         conc_server_cpu_us: Number.NaN,
@@ -431,10 +436,16 @@ async function measureRound(
   if (workloads.has('serial')) {
     elapsed.clear();
     const latencies = new Map<Transport, number[]>(running.map((r) => [r.transport, []]));
+    const cpu = new Map<Transport, [number, number]>(running.map((r) => [r.transport, [0, 0]]));
     await inTurn(async (r) => {
+      const clientCpu = cpuNs(process.pid);
+      const serverCpu = cpuNs(r.child.pid!);
       const t = process.hrtime.bigint();
       latencies.get(r.transport)!.push(...(await serial(r.client, SERIAL_CALLS / SLICES)));
       add(r.transport, Number(process.hrtime.bigint() - t));
+      const c = cpu.get(r.transport)!;
+      c[0] += cpuNs(process.pid) - clientCpu;
+      c[1] += cpuNs(r.child.pid!) - serverCpu;
     });
     for (const [transport, l] of latencies) {
       const res = results.get(transport)!;
@@ -442,6 +453,9 @@ async function measureRound(
       res.serial_cps = SERIAL_CALLS / (elapsed.get(transport)! / 1e9);
       res.serial_p50_us = percentile(l, 50) / 1000;
       res.serial_p99_us = percentile(l, 99) / 1000;
+      const [client, server] = cpu.get(transport)!;
+      res.serial_client_cpu_us = client / SERIAL_CALLS / 1000;
+      res.serial_server_cpu_us = server / SERIAL_CALLS / 1000;
     }
   }
   if (workloads.has('conc')) {
@@ -524,6 +538,8 @@ async function main(): Promise<void> {
     'serial_cps',
     'serial_p50_us',
     'serial_p99_us',
+    'serial_client_cpu_us',
+    'serial_server_cpu_us',
     'conc_cps',
     'conc_client_cpu_us',
     'conc_server_cpu_us',
@@ -537,13 +553,13 @@ async function main(): Promise<void> {
   );
   console.log('\nmedians of the rounds');
   console.log(
-    '| transport | serial calls/s | serial p50 µs | serial p99 µs | 64-in-flight calls/s | CPU µs/call client + server | 1 MiB echo MB/s |',
+    '| transport | serial calls/s | p50 µs | p99 µs | CPU µs/call client + server | 64-in-flight calls/s | CPU µs/call client + server | 1 MiB echo MB/s |',
   );
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const [t, m] of medians) {
     console.log(
       `| ${t} | ${m.serial_cps.toFixed(0)} | ${m.serial_p50_us.toFixed(1)} | ` +
-        `${m.serial_p99_us.toFixed(1)} | ${m.conc_cps.toFixed(0)} | ` +
+        `${m.serial_p99_us.toFixed(1)} | ${m.serial_client_cpu_us.toFixed(2)} + ${m.serial_server_cpu_us.toFixed(2)} | ${m.conc_cps.toFixed(0)} | ` +
         `${m.conc_client_cpu_us.toFixed(2)} + ${m.conc_server_cpu_us.toFixed(2)} | ${m.payload_mbs.toFixed(0)} |`,
     );
   }

@@ -43,7 +43,7 @@ const sample = {
     ],
     floats: [0.5, -1.25, 1e300, Number.MIN_VALUE],
     strings: ['', 'a', 'x'.repeat(31), 'x'.repeat(32), 'y'.repeat(300), 'z'.repeat(70000)],
-    unicode: ['héllo', 'ünïcödé ✓', '日本語', '😀 emoji', 'é'.repeat(100)],
+    unicode: ['héllo', 'ünïcödé ✓', '日本語', '😀 emoji', 'é'.repeat(100), `${'x'.repeat(2000)}é`],
     flags: [true, false, null],
     nested: { deeper: { deepest: [[], {}, [[1]]] } },
     many: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, i])),

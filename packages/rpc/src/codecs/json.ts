@@ -12,6 +12,7 @@
 // copies the objects on the path to them; the decoder only walks a message whose text
 // contains `"$bytes"`. docs/rpc.md has the measured cost.
 
+import { isAscii } from 'node:buffer';
 import type { Codec } from '../codec.js';
 import { CodecError } from '../errors.js';
 import type { OutputBuffer } from '../framing.js';
@@ -22,10 +23,26 @@ export const BYTES_KEY = '$bytes';
 interface NativeWrite {
   utf8Write(s: string, offset: number, maxBytes: number): number;
   utf8Slice(start: number, end: number): string;
+  asciiSlice(start: number, end: number): string;
 }
 
 /** Longer texts are measured exactly before they are written instead of reserving 3 bytes per unit. */
 const MEASURE_TEXT_LENGTH = 16 * 1024;
+
+/** From this length, text that is all ASCII is read with asciiSlice. */
+const ASCII_CHECK_LENGTH = 1024;
+
+/**
+ * The UTF-8 text of `buf[start, end)`. utf8Slice (the native method behind toString('utf8'))
+ * decodes about 200 MB/s; for ASCII, which JSON with base64 binary mostly is, asciiSlice is a
+ * copy (50x faster on a 1 MiB echo), and isAscii costs little next to either.
+ */
+function readText(buf: Buffer & NativeWrite, start: number, end: number): string {
+  if (end - start >= ASCII_CHECK_LENGTH && isAscii(buf.subarray(start, end))) {
+    return buf.asciiSlice(start, end);
+  }
+  return buf.utf8Slice(start, end);
+}
 
 function isBinary(value: object): value is ArrayBufferView | ArrayBuffer {
   return ArrayBuffer.isView(value) || value instanceof ArrayBuffer;
@@ -150,8 +167,7 @@ export const jsonCodec: Codec = {
       bytes instanceof Buffer
         ? bytes
         : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    // utf8Slice is the native method behind Buffer#toString('utf8'), without its checks.
-    const text = (buf as Buffer & NativeWrite).utf8Slice(start, end);
+    const text = readText(buf as Buffer & NativeWrite, start, end);
     const value: unknown = JSON.parse(text);
     return text.includes('"$bytes"') ? reviveBinary(value) : value;
   },

@@ -12,6 +12,7 @@
 // allocated (an array of n items needs at least n bytes), nesting is limited, a `__proto__`
 // key becomes an own property, and the message must end exactly where the value ends.
 
+import { isAscii } from 'node:buffer';
 import { CodecError } from '../errors.js';
 
 /** Binary values shorter than this are copied, so they do not keep a whole chunk alive. */
@@ -23,7 +24,14 @@ export const MAX_DEPTH = 1000;
 interface NativeSlices {
   latin1Slice(start: number, end: number): string;
   utf8Slice(start: number, end: number): string;
+  asciiSlice(start: number, end: number): string;
 }
+
+/**
+ * From this length, a string that is all ASCII is read with asciiSlice, a copy, where
+ * utf8Slice decodes about 200 MB/s.
+ */
+const ASCII_CHECK_LENGTH = 1024;
 
 let src: Buffer & NativeSlices = Buffer.alloc(0) as Buffer & NativeSlices;
 let pos = 0;
@@ -70,6 +78,8 @@ function readString(n: number): string {
     cache[h] = s;
     return s;
   }
+  if (n >= ASCII_CHECK_LENGTH && isAscii(src.subarray(start, pos)))
+    return src.asciiSlice(start, pos);
   return src.utf8Slice(start, pos);
 }
 
