@@ -214,19 +214,23 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   /** A manager configured by a plugwire.config.json or .toml file (options override it). */
   static fromConfig(file: string, overrides: ManagerOptions = {}): PluginManager {
     const c = readConfig(file);
-    const opt = <T>(v: T | undefined) => (v === undefined ? {} : v);
-    return new PluginManager({
+    const fromFile: ManagerOptions = {
       dirs: c.pluginDirs,
       plugins: c.plugins,
       baseDir: resolve(file, '..'),
       supervisor: c.supervisor,
-      ...(c.cacheDir ? { cacheDir: c.cacheDir } : {}),
-      ...opt(c.whileRestarting && { whileRestarting: c.whileRestarting }),
-      ...opt(c.waitTimeout !== undefined ? { waitTimeout: c.waitTimeout } : undefined),
-      ...opt(c.drainTimeout !== undefined ? { drainTimeout: c.drainTimeout } : undefined),
-      ...opt(c.killGrace !== undefined ? { killGrace: c.killGrace } : undefined),
-      ...opt(c.startTimeout !== undefined ? { startTimeout: c.startTimeout } : undefined),
-      ...opt(c.autoStart !== undefined ? { autoStart: c.autoStart } : undefined),
+      cacheDir: c.cacheDir,
+      whileRestarting: c.whileRestarting,
+      waitTimeout: c.waitTimeout,
+      drainTimeout: c.drainTimeout,
+      killGrace: c.killGrace,
+      startTimeout: c.startTimeout,
+      autoStart: c.autoStart,
+    };
+    // Settings the file leaves out must not hide the defaults (or the overrides).
+    const set = Object.fromEntries(Object.entries(fromFile).filter(([, v]) => v !== undefined));
+    return new PluginManager({
+      ...set,
       ...overrides,
       ...(overrides.dirs ? { dirs: [...c.pluginDirs, ...overrides.dirs] } : {}),
     });
