@@ -16,9 +16,14 @@
 //   --only a,b        run only the cases whose name contains one of these
 //   --dist            load the compiled dist/ (run `npx tsc -b packages/mux` first)
 //                     instead of src/ through tsx
+//   --mux DIR         load the mux from DIR/index.ts (or .js) instead, e.g. a copy of an
+//                     older src/ to compare against (DIR needs `debug` resolvable)
+//   --vs DIR          A/B: also run every mux case with the mux from DIR (a second child
+//                     loads it too), right after its twin; the report adds the ratios
 //   --no-go           skip the Go cases even when Go is installed
 //   --json FILE       also write the raw samples as JSON
 //   --size MiB        bulk transfer size (default 256)
+//   --window KiB      maxStreamWindowSize of every session, Node and Go (default 256)
 //   --peer-args "…"   extra node flags for the child, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
 //
 // Cases (P = this process, C = the child):
@@ -37,11 +42,11 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type * as Mux from '../src/index.js';
 
 const KiB = 1024;
@@ -50,6 +55,8 @@ const CHUNK = 64 * KiB;
 /** A JSON-RPC request of the size plugwire's `add(1,2)` sends. */
 const MSG = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"add"}\n');
 const HERE = fileURLToPath(import.meta.url);
+/** Suffix of the cases run with the `--vs` mux. */
+const VS = ' ·vs';
 const GO_PEER_SRC = fileURLToPath(new URL('../test/go/yamuxpeer/main.go', import.meta.url));
 const GOPATH = '/usr/share/gocode';
 
@@ -66,18 +73,25 @@ const opts = {
   warmup: Number(arg('--warmup') ?? 1),
   only: arg('--only')?.split(',') ?? [],
   dist: flag('--dist'),
+  mux: arg('--mux'),
+  vs: arg('--vs'),
   go: !flag('--no-go'),
   json: arg('--json'),
   size: Number(arg('--size') ?? 256) * MiB,
+  window: Number(arg('--window') ?? 256) * KiB,
   peerArgs: arg('--peer-args')?.split(' ').filter(Boolean) ?? [],
   pingPongs: 20_000,
   inFlightMsgs: 64_000,
   streams: 10_000,
 };
 
-async function loadMux(): Promise<typeof Mux> {
+async function loadMux(dir = opts.mux): Promise<typeof Mux> {
   // Both resolve under tsx: src/*.js names map to the .ts sources, dist/ is plain JS.
-  const url = opts.dist ? '../dist/index.js' : '../src/index.js';
+  const url = dir
+    ? pathToFileURL(join(dir, 'index.js')).href
+    : opts.dist
+      ? '../dist/index.js'
+      : '../src/index.js';
   return (await import(url)) as typeof Mux;
 }
 
@@ -170,7 +184,11 @@ async function peerMain(sockPath: string): Promise<void> {
         sock.pipe(sock);
         return;
     }
-    const session = mux.createServerSession(sock, { enableKeepAlive: false, name: 'peer' });
+    const session = mux.createServerSession(sock, {
+      enableKeepAlive: false,
+      maxStreamWindowSize: opts.window,
+      name: 'peer',
+    });
     session.on('close', () => sock.destroy());
     session.on('stream', (s) => {
       s.on('error', () => {}); // the parent destroys sessions when a case is over
@@ -209,13 +227,17 @@ class NodePeer {
   readonly child: ChildProcess;
   readonly sock: string;
   #replies: Array<(m: FromPeer) => void> = [];
+  /** The child's first message, once it listens. */
+  readonly ready: Promise<FromPeer>;
 
-  constructor(sock: string, execArgv: string[]) {
+  constructor(sock: string, execArgv: string[], muxDir: string | undefined) {
     this.sock = sock;
-    this.child = spawn(process.execPath, [...execArgv, HERE, '--peer', sock, ...forwarded()], {
+    const args = [...execArgv, HERE, '--peer', sock, ...forwarded(muxDir)];
+    this.child = spawn(process.execPath, args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child.on('message', (m: FromPeer) => this.#replies.shift()?.(m));
+    this.ready = this.next();
   }
 
   next(): Promise<FromPeer> {
@@ -245,8 +267,13 @@ class NodePeer {
 }
 
 /** Flags the child must share with the parent. */
-function forwarded(): string[] {
-  return opts.dist ? ['--dist'] : [];
+function forwarded(muxDir: string | undefined): string[] {
+  return [
+    ...(opts.dist ? ['--dist'] : []),
+    ...(muxDir ? ['--mux', muxDir] : []),
+    '--window',
+    String(opts.window / KiB),
+  ];
 }
 
 interface Sample {
@@ -284,9 +311,9 @@ async function closeSession(session: Mux.Session, sock: Socket): Promise<void> {
   if (!sock.destroyed) sock.destroy();
 }
 
-function nodeCases(mux: typeof Mux, peer: NodePeer, block: Buffer): Case[] {
+function nodeCases(mux: typeof Mux, peer: NodePeer, block: Buffer, suffix = ''): Case[] {
   const size = opts.size;
-  const sessionOpts = { enableKeepAlive: false, name: 'bench' };
+  const sessionOpts = { enableKeepAlive: false, maxStreamWindowSize: opts.window, name: 'bench' };
 
   const rawSend = async (): Promise<number> => {
     await peer.mode('raw-sink');
@@ -476,7 +503,7 @@ function nodeCases(mux: typeof Mux, peer: NodePeer, block: Buffer): Case[] {
   };
 
   const c = (name: string, unit: Case['unit'], fn: () => Promise<number>): Case => ({
-    name,
+    name: name + suffix,
     unit,
     run: () => measure(peer, fn),
   });
@@ -525,9 +552,11 @@ function goCases(mux: typeof Mux, bin: string, dir: string, block: Buffer): Case
     const server: Server = createServer({ allowHalfOpen: true });
     server.listen(sock);
     await once(server, 'listening');
-    const child = spawn(bin, [`-sock=${sock}`, '-role=server', `-size=${size}`, scenario], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      bin,
+      [`-sock=${sock}`, '-role=server', `-size=${size}`, `-window=${opts.window}`, scenario],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     child.stdout!.resume();
     const [conn] = (await once(server, 'connection')) as [Socket];
     server.close();
@@ -565,7 +594,10 @@ function goCases(mux: typeof Mux, bin: string, dir: string, block: Buffer): Case
 
   const goToNodeMux = async (): Promise<number> => {
     const { child, conn } = await start('bench-send');
-    const session = mux.createClientSession(conn, { enableKeepAlive: false });
+    const session = mux.createClientSession(conn, {
+      enableKeepAlive: false,
+      maxStreamWindowSize: opts.window,
+    });
     const s = await session.acceptStream();
     const t0 = performance.now();
     const n = await countToEnd(s);
@@ -579,7 +611,10 @@ function goCases(mux: typeof Mux, bin: string, dir: string, block: Buffer): Case
 
   const nodeToGoMux = async (): Promise<number> => {
     const { child, conn } = await start('bench-recv');
-    const session = mux.createClientSession(conn, { enableKeepAlive: false });
+    const session = mux.createClientSession(conn, {
+      enableKeepAlive: false,
+      maxStreamWindowSize: opts.window,
+    });
     const t0 = performance.now();
     const s = session.openStream();
     const reply = readText(s);
@@ -596,7 +631,7 @@ function goCases(mux: typeof Mux, bin: string, dir: string, block: Buffer): Case
   let lastLocal: Record<string, number> = {};
   const goLocal = async (mode: 'yamux' | 'raw'): Promise<number> => {
     if (mode === 'yamux') {
-      const child = spawn(bin, [`-size=${size}`, 'bench-local'], {
+      const child = spawn(bin, [`-size=${size}`, `-window=${opts.window}`, 'bench-local'], {
         stdio: ['ignore', 'pipe', 'inherit'],
         env: { ...process.env, TMPDIR: dir },
       });
@@ -665,6 +700,21 @@ function report(cases: Case[], samples: Map<string, Sample[]>): void {
     if (!x?.length || !y?.length) return '-';
     return (median(x.map((s) => s.value)) / median(y.map((s) => s.value))).toFixed(2);
   };
+  if (opts.vs) {
+    console.log(`\nA/B, this mux against ${opts.vs} (> 1: this one is better)`);
+    const cpu = (name: string): number => {
+      const x = samples.get(name) ?? [];
+      return median(x.map((s) => s.cpuParent + s.cpuChild));
+    };
+    for (const c of cases.filter((c) => c.name.endsWith(VS))) {
+      const a = c.name.slice(0, -VS.length);
+      const r = Number(ratio(a, c.name));
+      console.log(
+        `  ${a.padEnd(20)} ${c.unit === 'ms' ? '1/time' : c.unit} ${(c.unit === 'ms' ? 1 / r : r).toFixed(2)}, ` +
+          `CPU ${(cpu(c.name) / cpu(a)).toFixed(2)}`,
+      );
+    }
+  }
   console.log(
     `\nmux/raw: bulk P→C ${ratio('mux bulk P→C', 'raw bulk P→C')}, bulk C→P ${ratio('mux bulk C→P', 'raw bulk C→P')}, ` +
       `ping-pong ${ratio('mux ping-pong', 'raw ping-pong')}, 64 in flight ${ratio('mux 64 in flight', 'raw 64 in flight')}`,
@@ -681,24 +731,35 @@ async function main(): Promise<void> {
   const mux = await loadMux();
   const dir = mkdtempSync(join(tmpdir(), 'plugwire-mux-bench-'));
   const tsx = import.meta.resolve('tsx');
-  const usesTsx = HERE.endsWith('.ts');
-  const peer = new NodePeer(join(dir, 'peer.sock'), [
-    ...(usesTsx ? ['--import', tsx] : []),
-    ...opts.peerArgs,
-  ]);
+  const execArgv = [...(HERE.endsWith('.ts') ? ['--import', tsx] : []), ...opts.peerArgs];
+  const peers = [new NodePeer(join(dir, 'peer.sock'), execArgv, opts.mux)];
+  if (opts.vs) peers.push(new NodePeer(join(dir, 'vs.sock'), execArgv, opts.vs));
+  const peer = peers[0]!;
   try {
-    const ready = await peer.next();
-    if (ready.type !== 'ready') throw new Error('the peer did not start');
+    for (const p of peers) {
+      const ready = await p.ready;
+      if (ready.type !== 'ready') throw new Error('the peer did not start');
+    }
     const block = benchBlock();
     let cases = nodeCases(mux, peer, block);
+    if (opts.vs) {
+      const twins = nodeCases(await loadMux(opts.vs), peers[1]!, block, VS);
+      cases = cases.flatMap((c) => [
+        c,
+        ...twins.filter((t) => t.name === c.name + VS && c.name.startsWith('mux')),
+      ]);
+    }
     const bin = opts.go ? buildGoPeer(dir) : undefined;
     if (bin) cases.push(...goCases(mux, bin, dir, block));
     if (opts.only.length) cases = cases.filter((c) => opts.only.some((o) => c.name.includes(o)));
 
     console.log(
-      `@plugwire/mux bench: node ${process.version}, ${opts.dist ? 'dist' : 'src via tsx'}, ` +
+      `@plugwire/mux bench: node ${process.version}, ${opts.mux ?? (opts.dist ? 'dist' : 'src via tsx')}, ` +
         `${opts.rounds} rounds after ${opts.warmup} warm-up, ${opts.size / MiB} MiB bulk` +
-        (bin ? ', Go peer built' : ', no Go'),
+        (bin ? ', Go peer built' : ', no Go') +
+        `; load average ${loadavg()
+          .map((x) => x.toFixed(2))
+          .join(' ')}`,
     );
     const samples = new Map<string, Sample[]>();
     for (let round = 0; round < opts.warmup + opts.rounds; round++) {
@@ -715,14 +776,20 @@ async function main(): Promise<void> {
         `${round < opts.warmup ? 'warm-up' : `round ${round - opts.warmup + 1}`}: ${line.join(', ')}`,
       );
     }
-    console.log('');
+    console.log(
+      `\nload average at the end ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}\n`,
+    );
     report(cases, samples);
     if (opts.json) {
       writeFileSync(opts.json, JSON.stringify(Object.fromEntries(samples), null, 2));
     }
   } finally {
-    peer.child.disconnect();
-    await once(peer.child, 'exit');
+    for (const p of peers) {
+      p.child.disconnect();
+      await once(p.child, 'exit');
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }
