@@ -1,5 +1,5 @@
-import type { Plugin, PluginContext, RpcPeer } from '@plugwire/core';
-import { withCallContext } from './context.js';
+import type { Plugin, PluginContext, RequestContext, RpcPeer } from '@plugwire/core';
+import { type CallContext, withCallContext } from './context.js';
 import { type CallOptions, methodNames, remoteObject, serveMethods, type Wire } from './marshal.js';
 
 type AnyFunction = (...args: any[]) => any;
@@ -37,6 +37,26 @@ export interface PluginDefinition<T extends object> extends Plugin<Remote<T>> {
   readonly methods: readonly string[] | undefined;
   /** The plugin side: serves `impl`'s methods to the host. */
   implement(impl: T): PluginDefinition<T>;
+}
+
+/**
+ * What callContext() returns while a method runs. The request's AbortSignal is read from the
+ * peer only when the method asks for it: the peer creates it on first read.
+ */
+class ServedCall implements CallContext {
+  readonly #rctx: RequestContext;
+  readonly method: string;
+  readonly plugin: string;
+
+  constructor(rctx: RequestContext, method: string, plugin: string) {
+    this.#rctx = rctx;
+    this.method = method;
+    this.plugin = plugin;
+  }
+
+  get signal(): AbortSignal {
+    return this.#rctx.signal;
+  }
 }
 
 function wireOf(ctx: PluginContext): Wire {
@@ -78,8 +98,8 @@ export function definePlugin<T extends object>(
         }
       }
       def.server = (peer: RpcPeer, ctx: PluginContext) => {
-        serveMethods(peer, target, names, wireOf(ctx), (method, args, signal) =>
-          withCallContext({ signal, method, plugin: ctx.name }, () =>
+        serveMethods(peer, target, names, wireOf(ctx), (method, args, rctx) =>
+          withCallContext(new ServedCall(rctx, method, ctx.name), () =>
             target[method]!.apply(target, args),
           ),
         );

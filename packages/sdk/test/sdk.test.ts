@@ -489,3 +489,37 @@ test('an implementation missing a listed method is refused at definition time', 
     /no method "greetAll"/,
   );
 });
+
+test('a method that returns a plain value or throws is answered without a promise of its own', async () => {
+  let seen: { method: string; plugin: string; signal: unknown } | undefined;
+  const sync = definePlugin<{ twice(n: number): number; fail(): number }>({
+    name: 'sync',
+    methods: ['twice', 'fail'],
+  });
+  const conn = connectInProcess({
+    server: {
+      plugins: {
+        sync: sync.implement({
+          twice(n: number) {
+            const ctx = callContext();
+            seen = { method: ctx.method, plugin: ctx.plugin, signal: ctx.signal };
+            return n * 2;
+          },
+          fail() {
+            throw Object.assign(new Error('no'), { code: 'ENOPE' });
+          },
+        }),
+      },
+    },
+  });
+  const s = await conn.dispense(sync);
+  assert.equal(await s.twice(21), 42);
+  assert.equal(seen?.method, 'twice');
+  assert.equal(seen?.plugin, 'sync');
+  assert.ok(seen?.signal instanceof AbortSignal);
+  const err = await s.fail().catch((e: unknown) => e);
+  assert.ok(err instanceof RemoteError);
+  assert.equal(err.code, 'ENOPE');
+  assert.equal(err.message, 'no');
+  await conn.close();
+});
