@@ -11,12 +11,23 @@ const PACKAGES = [
   'golang-go',
   'golang-github-hashicorp-yamux-dev',
   'golang-github-hashicorp-go-plugin-dev',
+  // What go-plugin 1.0.1 imports besides yamux and hclog, for bench/go (the go-plugin
+  // contender of `pnpm bench` and test/bench.test.ts).
+  'golang-google-grpc-dev',
+  'golang-goprotobuf-dev',
+  'golang-golang-x-net-dev',
 ];
 const GOCODE = '/usr/share/gocode/src/github.com/hashicorp';
+const GRPC = '/usr/share/gocode/src/google.golang.org/grpc';
 
 function haveGo() {
   const r = spawnSync('go', ['version'], { encoding: 'utf8' });
-  return r.status === 0 && existsSync(`${GOCODE}/yamux`) && existsSync(`${GOCODE}/go-plugin`);
+  return (
+    r.status === 0 &&
+    existsSync(`${GOCODE}/yamux`) &&
+    existsSync(`${GOCODE}/go-plugin`) &&
+    existsSync(GRPC)
+  );
 }
 
 if (process.env.PLUGWIRE_SKIP_GO === '1') {
@@ -43,6 +54,6 @@ execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...P
   env,
 });
 if (!haveGo()) {
-  console.error('ensure-go: apt-get finished but go or the yamux sources are still missing');
+  console.error('ensure-go: apt-get finished but go or the Go package sources are still missing');
   process.exit(1);
 }
