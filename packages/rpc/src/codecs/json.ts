@@ -169,6 +169,8 @@ export const jsonCodec: Codec = {
         : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const text = readText(buf as Buffer & NativeWrite, start, end);
     const value: unknown = JSON.parse(text);
-    return text.includes('"$bytes"') ? reviveBinary(value) : value;
+    // A one-character search first: most messages have no '$' at all, and a multi-character
+    // search costs as much as parsing a small message.
+    return text.indexOf('$') !== -1 && text.includes('"$bytes"') ? reviveBinary(value) : value;
   },
 };
