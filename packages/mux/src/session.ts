@@ -21,13 +21,21 @@ import {
   StreamsExhaustedError,
   WriteTimeoutError,
 } from './errors.js';
-import { encodeFrame, encodeHeader, writeHeader } from './frame.js';
+import { writeHeader } from './frame.js';
 import { Stream, type StreamOwner } from './stream.js';
 
 const debug = createDebug('plugwire:mux');
 
-/** Payloads up to this size are copied next to their header: one buffer beats two for the socket. */
+/**
+ * Payloads up to this size are copied into the write buffer next to their header, so that
+ * the frames of a tick reach the socket as one buffer; larger ones are handed to the socket
+ * as they are (a writev of header and payload), never copied.
+ */
 const COPY_THRESHOLD = 16 * 1024;
+
+/** The write buffer small frames are gathered in; a new one is taken when it is full. */
+const SLAB_SIZE = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 export type SessionRole = 'client' | 'server';
 
@@ -84,10 +92,17 @@ export class Session extends EventEmitter<SessionEvents> {
   #dataLeft = 0;
   #dataFin = false;
 
-  // Writing: one cork per tick turns all frames of a tick into one writev; writers wait for
-  // 'drain' when the socket buffer is full; the write timer catches a connection that
-  // stopped taking data.
-  #corked = false;
+  // Writing: the frames of one tick reach the connection together at the end of the tick.
+  // Headers and small payloads are copied into #slab, where consecutive frames form one
+  // chunk ([#slabStart, #slabEnd) is not handed over yet); a large payload is handed over
+  // by reference after the chunk before it, with the connection corked so that the tick
+  // still ends in one writev. Writers wait for 'drain' when the socket buffer is full; the
+  // write timer catches a connection that stopped taking data.
+  #flushPending = false;
+  #connCorked = false;
+  #slab: Buffer = EMPTY;
+  #slabStart = 0;
+  #slabEnd = 0;
   #drainWaiters: Array<(err?: Error | null) => void> = [];
   #writeTimer: NodeJS.Timeout | undefined;
   #endTimer: NodeJS.Timeout | undefined;
@@ -110,6 +125,7 @@ export class Session extends EventEmitter<SessionEvents> {
       },
       sendControl: (type, flags, id, length) => this.#sendControl(type, flags, id, length),
       sendData: (id, flags, payload) => this.#sendData(id, flags, payload),
+      sendDataV: (id, flags, pieces, length) => this.#sendDataV(id, flags, pieces, length),
       whenWritable: (cb) => this.#whenWritable(cb),
       streamDone: (stream) => this.#streamDone(stream),
     };
@@ -282,7 +298,7 @@ export class Session extends EventEmitter<SessionEvents> {
         );
       }
       if (stream && !(flags & Flag.RST)) {
-        stream._onFlags(flags & Flag.ACK);
+        if (flags & Flag.ACK) stream._onFlags(Flag.ACK);
         stream._reserve(length);
         this.#dataStream = stream;
       } else {
@@ -392,44 +408,122 @@ export class Session extends EventEmitter<SessionEvents> {
 
   // ---- sending -----------------------------------------------------------------------
 
-  #write(buf: Buffer): void {
-    const conn = this.#conn;
-    if (!this.#corked) {
-      this.#corked = true;
-      conn.cork();
-      process.nextTick(this.#uncork);
+  /** Makes sure the frames written in this tick are flushed at its end. */
+  #begin(): void {
+    if (!this.#flushPending) {
+      this.#flushPending = true;
+      process.nextTick(this.#flush);
     }
-    if (!conn.write(buf) && this.#writeTimer === undefined) {
+  }
+
+  /** The slab, with room for `n` more bytes at #slabEnd. */
+  #room(n: number): Buffer {
+    if (this.#slabEnd + n > this.#slab.length) {
+      this.#handOver();
+      this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, n));
+      this.#slabStart = 0;
+      this.#slabEnd = 0;
+    }
+    return this.#slab;
+  }
+
+  /** Hands the gathered frames to the connection (the slab is never written there again). */
+  #handOver(): void {
+    if (this.#slabEnd > this.#slabStart) {
+      const chunk = this.#slab.subarray(this.#slabStart, this.#slabEnd);
+      this.#slabStart = this.#slabEnd;
+      this.#push(chunk);
+    }
+  }
+
+  #push(buf: Buffer): void {
+    if (!this.#conn.write(buf) && this.#writeTimer === undefined) {
       this.#writeTimer = setTimeout(this.#onWriteTimeout, this.#options.connectionWriteTimeout);
     }
   }
 
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.#conn.uncork();
+  readonly #flush = (): void => {
+    if (!this.#flushPending) return;
+    this.#flushPending = false;
+    this.#handOver();
+    if (this.#connCorked) {
+      this.#connCorked = false;
+      this.#conn.uncork();
+    }
+    // Writers held back by the gathered bytes (see #whenWritable) go on if the connection
+    // took them at once: a write that completes synchronously returns true, whatever its
+    // size, and no 'drain' follows.
+    if (this.#drainWaiters.length > 0 && !this.#conn.writableNeedDrain) this.#onDrain();
   };
 
   #sendControl(type: FrameType, flags: number, id: number, length: number): void {
     if (this.#state === 'closed') return;
-    const buf = Buffer.allocUnsafe(HEADER_SIZE);
-    writeHeader(buf, 0, type, flags, id, length);
-    this.#write(buf);
+    this.#begin();
+    const slab = this.#room(HEADER_SIZE);
+    writeHeader(slab, this.#slabEnd, type, flags, id, length);
+    this.#slabEnd += HEADER_SIZE;
   }
 
   #sendData(id: number, flags: number, payload: Buffer): void {
     if (this.#state === 'closed') return;
-    if (payload.length <= COPY_THRESHOLD) {
-      this.#write(encodeFrame(FrameType.Data, flags, id, payload));
-    } else {
-      this.#write(encodeHeader(FrameType.Data, flags, id, payload.length));
-      this.#write(payload);
+    this.#begin();
+    const n = payload.length;
+    if (n <= COPY_THRESHOLD) {
+      const slab = this.#room(HEADER_SIZE + n);
+      const at = this.#slabEnd;
+      writeHeader(slab, at, FrameType.Data, flags, id, n);
+      slab.set(payload, at + HEADER_SIZE);
+      this.#slabEnd = at + HEADER_SIZE + n;
+      return;
+    }
+    const slab = this.#room(HEADER_SIZE);
+    writeHeader(slab, this.#slabEnd, FrameType.Data, flags, id, n);
+    this.#slabEnd += HEADER_SIZE;
+    if (!this.#connCorked) {
+      this.#connCorked = true;
+      this.#conn.cork();
+    }
+    this.#handOver();
+    this.#push(payload);
+  }
+
+  #sendDataV(id: number, flags: number, pieces: Buffer[], length: number): void {
+    if (this.#state === 'closed') return;
+    this.#begin();
+    let slab = this.#room(HEADER_SIZE);
+    writeHeader(slab, this.#slabEnd, FrameType.Data, flags, id, length);
+    this.#slabEnd += HEADER_SIZE;
+    for (const piece of pieces) {
+      const n = piece.length;
+      if (n <= COPY_THRESHOLD) {
+        slab = this.#room(n);
+        slab.set(piece, this.#slabEnd);
+        this.#slabEnd += n;
+      } else {
+        if (!this.#connCorked) {
+          this.#connCorked = true;
+          this.#conn.cork();
+        }
+        this.#handOver();
+        this.#push(piece);
+      }
     }
   }
 
+  /**
+   * Calls `cb` once the connection can take more. Bytes gathered but not handed over yet
+   * count as written: if they fill the connection past its high-water mark, `cb` waits
+   * for the flush, and then for 'drain' if the connection did not take them at once.
+   */
   #whenWritable(cb: (err?: Error | null) => void): void {
+    const conn = this.#conn;
     if (this.#state === 'closed') cb(this.#closeError ?? new SessionClosedError());
-    else if (this.#conn.writableNeedDrain) this.#drainWaiters.push(cb);
-    else cb();
+    else if (
+      conn.writableNeedDrain ||
+      conn.writableLength + this.#slabEnd - this.#slabStart >= conn.writableHighWaterMark
+    ) {
+      this.#drainWaiters.push(cb);
+    } else cb();
   }
 
   readonly #onDrain = (): void => {
@@ -502,10 +596,8 @@ export class Session extends EventEmitter<SessionEvents> {
     const conn = this.#conn;
     conn.off('data', this.#onConnData);
     conn.off('drain', this.#onDrain);
-    if (this.#corked) {
-      this.#corked = false;
-      conn.uncork();
-    }
+    // Frames of this tick (a GoAway, FINs) still go out when the connection is ended.
+    this.#flush();
     if (conn.destroyed) {
       this.#resolveClosed();
     } else if (abort && goAway === undefined) {

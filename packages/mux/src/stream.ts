@@ -3,6 +3,8 @@ import { Flag, FrameType, INITIAL_STREAM_WINDOW, MAX_UINT32 } from './constants.
 import { ProtocolError, SessionClosedError, StreamResetError } from './errors.js';
 import type { Session } from './session.js';
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * The states of a yamux stream, as in Go's stream.go. One field, moved in one place per
  * event, rather than state spread over booleans.
@@ -36,6 +38,8 @@ export interface StreamOwner {
   readonly open: boolean;
   sendControl(type: FrameType, flags: number, streamId: number, length: number): void;
   sendData(streamId: number, flags: number, payload: Buffer): void;
+  /** One Data frame whose payload is `pieces`, `length` bytes in all (no copy is made here). */
+  sendDataV(streamId: number, flags: number, pieces: Buffer[], length: number): void;
   /** Calls `cb` once the connection can take more data (at once if it can now). */
   whenWritable(cb: (err?: Error | null) => void): void;
   /** The stream reached `closed` or `reset`: take it out of the table. */
@@ -72,9 +76,13 @@ export class Stream extends Duplex {
   /** The peer's FIN arrived; end the readable side once the queue is empty. */
   #finReceived = false;
 
-  // The write in progress, waiting for send window.
-  #out: Buffer | null = null;
+  // The write in progress, waiting for send window: its chunks (one for _write, several for
+  // _writev), the chunk being sent and the offset into it.
+  #out: Buffer[] | null = null;
+  #outIndex = 0;
   #outOffset = 0;
+  /** Reused by _write, so that the usual single-chunk write allocates nothing. */
+  readonly #single: Buffer[] = [];
   #outCallback: ((err?: Error | null) => void) | null = null;
 
   /** @internal Sessions create streams; applications get them from openStream/accept. */
@@ -204,7 +212,9 @@ export class Stream extends Duplex {
     _encoding: BufferEncoding,
     cb: (err?: Error | null) => void,
   ): void {
-    this.#out = chunk;
+    this.#single[0] = chunk;
+    this.#out = this.#single;
+    this.#outIndex = 0;
     this.#outOffset = 0;
     this.#outCallback = cb;
     this.#pump();
@@ -214,9 +224,13 @@ export class Stream extends Duplex {
     chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>,
     cb: (err?: Error | null) => void,
   ): void {
-    // Many small writes queued while the previous one waited: one frame instead of many.
-    const bufs = chunks.map((c) => c.chunk);
-    this._write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs), 'buffer' as BufferEncoding, cb);
+    // Writes queued while the previous one waited: they go out together, in as few frames
+    // as the window allows, without being copied into one buffer first.
+    this.#out = chunks.map((c) => c.chunk);
+    this.#outIndex = 0;
+    this.#outOffset = 0;
+    this.#outCallback = cb;
+    this.#pump();
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -259,22 +273,58 @@ export class Stream extends Duplex {
 
   /** Sends as much of the current write as the window allows; completes it when all is sent. */
   #pump(): void {
-    const chunk = this.#out!;
-    while (this.#outOffset < chunk.length) {
-      if (this.#sendWindow === 0) return; // resumed by _onWindowUpdate
+    const out = this.#out!;
+    while (this.#outIndex < out.length) {
+      const chunk = out[this.#outIndex]!;
+      const left = chunk.length - this.#outOffset;
+      if (left === 0) {
+        this.#outIndex++;
+        this.#outOffset = 0;
+        continue;
+      }
+      const window = this.#sendWindow;
+      if (window === 0) return; // resumed by _onWindowUpdate
       if (!this.#owner.open) {
         this.#fail(new SessionClosedError(`stream ${this.id}: the session is closed`));
         return;
       }
-      const n = Math.min(this.#sendWindow, chunk.length - this.#outOffset);
-      const piece =
-        n === chunk.length ? chunk : chunk.subarray(this.#outOffset, this.#outOffset + n);
-      this.#sendWindow -= n;
-      this.#outOffset += n;
-      this.#owner.sendData(this.id, this.#takeFlags(), piece);
+      if (left >= window || this.#outIndex === out.length - 1) {
+        // This chunk fills the frame: the usual case, one chunk per write.
+        const n = Math.min(window, left);
+        const at = this.#outOffset;
+        const piece = n === chunk.length ? chunk : chunk.subarray(at, at + n);
+        this.#sendWindow = window - n;
+        if (n === left) {
+          this.#outIndex++;
+          this.#outOffset = 0;
+        } else {
+          this.#outOffset = at + n;
+        }
+        this.#owner.sendData(this.id, this.#takeFlags(), piece);
+        continue;
+      }
+      // Several chunks in one frame, as much as the window takes.
+      const pieces: Buffer[] = [];
+      let n = 0;
+      while (this.#outIndex < out.length && n < window) {
+        const c = out[this.#outIndex]!;
+        const at = this.#outOffset;
+        const take = Math.min(c.length - at, window - n);
+        pieces.push(take === c.length ? c : c.subarray(at, at + take));
+        n += take;
+        if (at + take === c.length) {
+          this.#outIndex++;
+          this.#outOffset = 0;
+        } else {
+          this.#outOffset = at + take;
+        }
+      }
+      this.#sendWindow = window - n;
+      this.#owner.sendDataV(this.id, this.#takeFlags(), pieces, n);
     }
     const cb = this.#outCallback!;
     this.#out = null;
+    this.#single[0] = EMPTY;
     this.#outCallback = null;
     this.#owner.whenWritable(cb);
   }
@@ -283,6 +333,7 @@ export class Stream extends Duplex {
   #fail(err: Error): void {
     const cb = this.#outCallback;
     this.#out = null;
+    this.#single[0] = EMPTY;
     this.#outCallback = null;
     cb?.(err);
   }

@@ -222,6 +222,54 @@ test('the sender never exceeds the window: write() returns false and drain follo
   await close();
 });
 
+test('writes queued behind a closed window go out in window-sized frames, in order, large ones uncopied', async () => {
+  const { session, peer } = rawPair('client');
+  const arrived: Buffer[] = [];
+  peer.conn.on('data', (c: Buffer) => arrived.push(c));
+  const s = session.openStream();
+  const first = Buffer.alloc(INITIAL_STREAM_WINDOW, 1);
+  s.write(first); // takes the whole window
+  const queued = [
+    Buffer.from('a'),
+    Buffer.alloc(100_000, 2),
+    Buffer.from('bc'),
+    Buffer.alloc(3000, 3),
+    Buffer.alloc(70_000, 4),
+    Buffer.from('d'),
+  ];
+  for (const b of queued) s.write(b);
+  await peer.waitFor((f) => f.streamId === 1 && f.length === INITIAL_STREAM_WINDOW);
+  const credits = [50_000, 100_000, 30_000, 200_000];
+  for (const c of credits) {
+    peer.send(FrameType.WindowUpdate, Flag.ACK, 1, c);
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+  }
+  const data = peer.frames.filter((f) => f.type === FrameType.Data && f.streamId === 1);
+  // every frame fits the credit the peer had given when it was sent
+  let credit = INITIAL_STREAM_WINDOW;
+  let sent = 0;
+  let ci = 0;
+  for (const f of data) {
+    while (sent + f.length > credit && ci < credits.length) credit += credits[ci++]!;
+    assert.ok(sent + f.length <= credit, `frame of ${f.length} bytes beyond the window`);
+    sent += f.length;
+  }
+  const total = queued.reduce((n, b) => n + b.length, 0);
+  assert.equal(sent, INITIAL_STREAM_WINDOW + total);
+  assert.ok(
+    Buffer.concat(data.map((f) => f.payload)).equals(Buffer.concat([first, ...queued])),
+    'the bytes arrive in order',
+  );
+  assert.ok(data.length < 2 + queued.length, `queued writes share frames (${data.length} frames)`);
+  // a large queued chunk reaches the connection as the very bytes written, not a copy
+  const big = queued[4]!;
+  assert.ok(
+    arrived.some((c) => c.buffer === big.buffer && c.byteOffset >= big.byteOffset),
+    'the 70 000-byte chunk was copied',
+  );
+  session.destroy();
+});
+
 test('a slow reader keeps memory bounded while 32 MiB go through', async () => {
   const { client, server, close } = sessionPair();
   const accepted = server.acceptStream();
@@ -470,6 +518,41 @@ test('a connection that stops taking writes closes the session with WriteTimeout
   const [err] = await once(session, 'close');
   assert.ok(err instanceof WriteTimeoutError);
   assert.equal(err.code, 'PLUGWIRE_MUX_WRITE_TIMEOUT');
+});
+
+test('writes finish on a connection that takes every write at once (no drain ever comes)', async () => {
+  // A socket whose kernel buffer has room completes writes synchronously; write() then
+  // returns true however large the chunk, and no 'drain' follows. Writers held back
+  // because a tick gathered more than the high-water mark must still be let go.
+  let written = 0;
+  const conn = new Duplex({
+    read() {},
+    write(chunk: Buffer, _e, cb) {
+      written += chunk.length;
+      cb();
+    },
+  });
+  const session = new Session(conn, 'client', { enableKeepAlive: false });
+  const n = 2000;
+  const finished = Array.from({ length: n }, () => {
+    const s = session.openStream();
+    s.on('error', () => {});
+    s.write(Buffer.alloc(100));
+    s.write(Buffer.alloc(100)); // queued behind the first when that one waits
+    s.end();
+    return once(s, 'finish');
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error('writers were left waiting')), 2000);
+  });
+  try {
+    await Promise.race([Promise.all(finished), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.ok(written >= n * 200);
+  session.destroy();
 });
 
 test('10 000 concurrent streams open, echo and close on one session', async () => {
