@@ -79,9 +79,13 @@ export class FrameDecoder {
     }
     const type = b[at + 1]!;
     if (type > FrameType.GoAway) throw new ProtocolError(`invalid frame type ${type}`);
-    const flags = b.readUInt16BE(at + 2);
-    const streamId = b.readUInt32BE(at + 4);
-    const length = b.readUInt32BE(at + 8);
+    // Byte by byte rather than readUInt32BE & co.: the 12 bytes are known to be there, and
+    // this runs once per frame.
+    const flags = (b[at + 2]! << 8) | b[at + 3]!;
+    const streamId =
+      ((b[at + 4]! << 24) | (b[at + 5]! << 16) | (b[at + 6]! << 8) | b[at + 7]!) >>> 0;
+    const length =
+      ((b[at + 8]! << 24) | (b[at + 9]! << 16) | (b[at + 10]! << 8) | b[at + 11]!) >>> 0;
     // The payload length is known before onHeader runs, so a sink that stops the decoder
     // (or throws) on this header leaves no payload to skip.
     if (type === FrameType.Data) this.#payloadLeft = length;
