@@ -66,8 +66,8 @@ const schedstat = existsSync('/proc/thread-self/schedstat') ? '/proc/thread-self
 type Case = { name: string; unit: string; per: number; run: (mux: typeof Mux) => Promise<void> };
 
 const MSG = Buffer.alloc(msgSize, 0x61);
-const SMALL_ROUNDS = 4000; // ticks of 64 messages
-const BULK = 128 * MiB;
+const SMALL_ROUNDS = 12_000; // ticks of 64 messages
+const BULK = 1024 * MiB; // a few ms of CPU: enough runs of the scheduler clock behind schedstat
 
 let smallWireCache: Buffer | undefined;
 /** SMALL_ROUNDS rounds of one small frame on each of 64 streams (the first ones with SYN). */
