@@ -27,6 +27,11 @@ import { cpuMs, MiB, percentile, rssMiB } from './shared.js';
 const contender = process.argv[2]!;
 const dir = process.argv[3]!;
 const pluginArgs = (process.env.BENCH_PLUGIN_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/** --prof: where measured commands write their profiles (see bench/profiler.ts). */
+const profileDir = process.env.BENCH_PROFILE;
+/** Only the long-lived plugin profiles its workloads; cold starts are profiled with --cpu-prof. */
+let profilePlugin = false;
+const pluginEnv = () => ({ BENCH_PROFILE: profilePlugin ? profileDir : undefined });
 const pluginJs = (name: string) => fileURLToPath(new URL(`./plugins/${name}.js`, import.meta.url));
 
 /** A running plugin, as the workload sees it. */
@@ -64,6 +69,7 @@ async function launchPlugwire(codec: string): Promise<Conn> {
     plugins: { calc, broker: brokerPlugin },
     codecs: [codec],
     unixSocketDir: dir,
+    env: pluginEnv(),
     logger: (r) => {
       if (r.level === 'error' || r.level === 'warn')
         process.stderr.write(`[plugin] ${r.message}\n`);
@@ -101,8 +107,11 @@ async function launchPlugwire(codec: string): Promise<Conn> {
 async function spawnPlain(
   name: string,
 ): Promise<{ child: ChildProcess; path: string; stop: () => Promise<void> }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...pluginEnv() };
+  if (env.BENCH_PROFILE === undefined) delete env.BENCH_PROFILE;
   const child = spawn(process.execPath, [...pluginArgs, pluginJs(name), dir], {
     stdio: ['pipe', 'pipe', 'inherit'],
+    env,
   });
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -231,7 +240,21 @@ async function launchJsonRpc2(): Promise<Conn> {
   }
 }
 
-function launch(): Promise<Conn> {
+/** Every plugin started and not yet closed, to stop them all when the orchestrator goes. */
+const live = new Set<Conn>();
+
+async function launch(): Promise<Conn> {
+  const c = await launchOne();
+  live.add(c);
+  const close = c.close;
+  c.close = () => {
+    live.delete(c);
+    return close();
+  };
+  return c;
+}
+
+function launchOne(): Promise<Conn> {
   switch (contender) {
     case 'plugwire-msgpack':
       return launchPlugwire('msgpack');
@@ -261,15 +284,41 @@ interface Command {
 let conn: Conn | undefined;
 let payloadData: Buffer | undefined;
 
-/** Runs `work` and reports the CPU both processes spent on it. */
+let profiles = 0;
+
+/**
+ * Runs `work` and reports the CPU both processes spent on it. With --prof, both sides are
+ * profiled around it (bench/profiler.ts), as `<contender>-<name>-<n>-{host,plugin}`.
+ */
 async function measured<T extends object>(
+  name: string,
   work: () => Promise<T>,
 ): Promise<T & { host_cpu_ms: number; plugin_cpu_ms: number }> {
   const pid = conn!.pid;
+  const profile = profileDir && contender !== 'go' ? await startProfiles(pid) : undefined;
   const host0 = cpuMs(process.pid);
   const plugin0 = cpuMs(pid);
   const r = await work();
-  return { ...r, host_cpu_ms: cpuMs(process.pid) - host0, plugin_cpu_ms: cpuMs(pid) - plugin0 };
+  const cpu = { host_cpu_ms: cpuMs(process.pid) - host0, plugin_cpu_ms: cpuMs(pid) - plugin0 };
+  await profile?.(`${contender}-${name}-${++profiles}`);
+  return { ...r, ...cpu };
+}
+
+async function startProfiles(pid: number): Promise<(name: string) => Promise<void>> {
+  const { Profiler } = await import('./profiler.js');
+  const { existsSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const host = new Profiler();
+  await host.start();
+  process.kill(pid, 'SIGUSR2');
+  await new Promise((r) => setTimeout(r, 100)); // the plugin's profiler is running
+  return async (name) => {
+    writeFileSync(join(profileDir!, `.next-${pid}`), name);
+    process.kill(pid, 'SIGUSR2');
+    await host.stop(join(profileDir!, `${name}-host.cpuprofile`));
+    const file = join(profileDir!, `${name}-plugin.cpuprofile`);
+    for (let i = 0; i < 100 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 50));
+  };
 }
 
 async function serial(n: number) {
@@ -433,7 +482,9 @@ async function run(cmd: Command): Promise<object> {
     case 'startup':
       return startup(cmd.n!);
     case 'start': {
+      profilePlugin = true;
       conn = await launch();
+      profilePlugin = false;
       const w = cmd.warm;
       if (w) {
         // Let both processes optimise the hot paths before anything is timed.
@@ -445,13 +496,13 @@ async function run(cmd: Command): Promise<object> {
       return { pid: conn.pid };
     }
     case 'serial':
-      return measured(() => serial(cmd.n!));
+      return measured('serial', () => serial(cmd.n!));
     case 'conc':
-      return measured(() => concurrent(cmd.n!, cmd.window!));
+      return measured('conc', () => concurrent(cmd.n!, cmd.window!));
     case 'payload':
-      return measured(() => payload(cmd.n!, cmd.size!));
+      return measured('payload', () => payload(cmd.n!, cmd.size!));
     case 'bulk':
-      return measured(() => bulk(cmd.size!, cmd.chunk!, cmd.via));
+      return measured(`bulk-${cmd.via ?? 'default'}`, () => bulk(cmd.size!, cmd.chunk!, cmd.via));
     case 'many':
       return many(cmd.n!);
     case 'streams':
@@ -481,9 +532,9 @@ input.on('line', (line) => {
   });
 });
 input.on('close', () => {
-  // The orchestrator is gone (or done): stop the plugin, then exit.
-  void queue.then(async () => {
-    await conn?.close().catch(() => {});
-    process.exit(0);
-  });
+  // The orchestrator is gone (or done): stop every plugin still running, even while a
+  // command is stuck, then exit. A plugin that does not stop in time goes with us (plugwire
+  // plugins and the plain ones exit when their stdin, our pipe, closes).
+  setTimeout(() => process.exit(1), 5_000).unref();
+  void Promise.allSettled([...live].map((c) => c.close())).then(() => process.exit(0));
 });

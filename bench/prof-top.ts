@@ -5,8 +5,10 @@
 //
 //   node bench/dist/prof-top.js [--top N] FILE_OR_DIR...
 //
-// Several files are summed (e.g. every profile of one side). Idle time is left out of the
-// shares: they are shares of the busy time.
+// Several files are summed (e.g. every profile of one side). Idle time (and the profiler's
+// own inspector calls) is left out of the shares: they are shares of the busy time. V8
+// samples wall time: a syscall that blocks or is preempted (writeBuffer, writev) counts
+// for as long as it takes, not for its CPU.
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -26,6 +28,8 @@ export function layerOf(url: string, fn: string): string {
   if (fn === '(garbage collector)') return 'gc';
   if (fn === '(program)') return 'v8/native (program)';
   if (fn === '(idle)') return 'idle';
+  // The inspector session that starts and stops an in-process profile (bench/profiler.ts).
+  if (fn === 'dispatch' && url === '') return 'idle';
   const m = /\/packages\/(mux|rpc|core|sdk|manager)\//.exec(url);
   if (m) return `@plugwire/${m[1]}`;
   const dep = /\/node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?((?:@[^/]+\/)?[^/]+)\//.exec(url);

@@ -11,13 +11,23 @@
 //              --out is given
 // --out FILE   where the markdown goes (default docs/benchmarks.md for a full run); the part
 //              between the bench:begin/end markers is replaced, the rest kept
-// --prof DIR   node --cpu-prof for every driver (host) and Node plugin, into DIR/<contender>-
-//              {host,plugin}; read them with `node bench/dist/prof-top.js DIR/…`
+// --prof DIR   CPU profiles of both sides of every measured command, exactly around it, as
+//              DIR/<contender>-<workload>-<n>-{host,plugin}.cpuprofile, and of every cold
+//              start's plugin in DIR/<contender>-startup/; sum them with
+//              `node bench/dist/prof-top.js DIR/plugwire-msgpack-conc-*-plugin.cpuprofile`
 // --tmpdir DIR parent of the run's temp dir (sockets, the Go binary); removed at the end
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -82,9 +92,15 @@ class Driver {
     args: string[],
     env: NodeJS.ProcessEnv,
   ) {
-    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'], env });
+    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       this.#waiting.shift()?.resolve(JSON.parse(line) as Result);
+    });
+    // go-plugin's yamux logs a broken pipe when a plugin it killed was still writing.
+    createInterface({ input: this.child.stderr! }).on('line', (line) => {
+      if (!/\[ERR\] yamux: Failed to write header: .*broken pipe/.test(line)) {
+        process.stderr.write(`[${id}] ${line}\n`);
+      }
     });
     this.child.on('exit', (code, signal) => {
       this.#exited = true;
@@ -95,12 +111,19 @@ class Driver {
     this.child.stdin!.on('error', () => {});
   }
 
-  async send(cmd: Record<string, unknown>): Promise<Result> {
+  /** Sends a command; fails when the driver reports an error or does not answer in time. */
+  async send(cmd: Record<string, unknown>, timeoutMs = 300_000): Promise<Result> {
     if (this.#exited) throw new Error(`${this.id} driver has exited`);
+    let timer: NodeJS.Timeout | undefined;
     const r = await new Promise<Result>((resolve, reject) => {
       this.#waiting.push({ resolve, reject });
+      timer = setTimeout(
+        () =>
+          reject(new Error(`${this.id} ${String(cmd.op)}: no answer within ${timeoutMs / 1000} s`)),
+        timeoutMs,
+      );
       this.child.stdin!.write(`${JSON.stringify(cmd)}\n`);
-    });
+    }).finally(() => clearTimeout(timer));
     if (r.error) throw new Error(`${this.id} ${String(cmd.op)}: ${r.error}`);
     return r;
   }
@@ -114,25 +137,30 @@ class Driver {
     await exited;
     clearTimeout(timer);
   }
+
+  /** At once: SIGKILL (its plugins see their stdin or connection close and exit). */
+  kill(): void {
+    if (!this.#exited) this.child.kill('SIGKILL');
+  }
 }
 
 function startDriver(id: ContenderId, dir: string, goBinary: string | undefined): Driver {
   const env = { ...process.env };
-  const nodeArgs: string[] = [];
   if (profDir) {
-    const host = join(profDir, `${id}-host`);
-    const plugin = join(profDir, `${id}-plugin`);
-    mkdirSync(host, { recursive: true });
-    mkdirSync(plugin, { recursive: true });
-    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${host}`);
-    env.BENCH_PLUGIN_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${plugin}`;
+    // Measured commands: both sides, exactly around the command (bench/profiler.ts). Cold
+    // starts: every plugin of the startup command with --cpu-prof, into <id>-startup/.
+    mkdirSync(profDir, { recursive: true });
+    env.BENCH_PROFILE = profDir;
+    const startup = join(profDir, `${id}-startup`);
+    mkdirSync(startup, { recursive: true });
+    env.BENCH_PLUGIN_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${startup}`;
   }
   if (id === 'go') {
     // go-plugin puts its sockets in TMPDIR: the run's dir, removed at the end.
     return new Driver(id, goBinary!, ['-mode=host'], { ...env, TMPDIR: dir });
   }
   const driver = fileURLToPath(new URL('./driver.js', import.meta.url));
-  return new Driver(id, process.execPath, [...nodeArgs, driver, id, dir], env);
+  return new Driver(id, process.execPath, [driver, id, dir], env);
 }
 
 // ---- measuring -------------------------------------------------------------------------------
@@ -495,6 +523,24 @@ function writeDoc(file: string, body: string): void {
   writeFileSync(file, text);
 }
 
+/**
+ * Last resort after the drivers are gone: any process whose command line names the run's
+ * temp dir is one of ours (every driver and plugin gets it as an argument, the Go binary
+ * lives in it). A go-plugin 1.0.1 plugin outlives a host that was SIGKILLed, for one.
+ */
+function killStragglers(dir: string): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) {
+        process.kill(Number(entry), 'SIGKILL');
+      }
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -502,6 +548,21 @@ async function main(): Promise<void> {
   const load0 = loadavg();
   const dir = mkdtempSync(join(opt('--tmpdir') ?? tmpdir(), 'plugwire-bench-'));
   const drivers: Driver[] = [];
+  // Ctrl-C or SIGTERM: no process or temp dir left behind.
+  const onSignal = (sig: NodeJS.Signals) => {
+    console.error(`\n${sig}: stopping the drivers`);
+    void Promise.race([
+      Promise.all(drivers.map((d) => d.close())),
+      new Promise((r) => setTimeout(r, 3_000)),
+    ]).then(() => {
+      for (const d of drivers) d.kill();
+      killStragglers(dir);
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const notes: string[] = [];
   let scaleResult: Scale = { many: [] };
   try {
@@ -591,7 +652,10 @@ async function main(): Promise<void> {
     }
   } finally {
     await Promise.all(drivers.map((d) => d.close()));
+    killStragglers(dir);
     rmSync(dir, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

@@ -13,6 +13,11 @@ import { ndjsonPeer } from '../ndjson.js';
 import { bulkPiece, randomBlock } from '../shared.js';
 
 const path = join(process.argv[2]!, `jsonrpc2-${process.pid}.sock`);
+// bench/run.js --prof: SIGUSR2 toggles a CPU profile of this process.
+if (process.env.BENCH_PROFILE) {
+  (await import('../profiler.js')).installPluginToggle(process.env.BENCH_PROFILE);
+}
+
 let block: Buffer | undefined;
 
 const server = createServer((socket) => {

@@ -66,4 +66,8 @@ const broker: Plugin<RpcPeer> = {
   },
 };
 
+// bench/run.js --prof: SIGUSR2 toggles a CPU profile of this process.
+if (process.env.BENCH_PROFILE) {
+  (await import('../profiler.js')).installPluginToggle(process.env.BENCH_PROFILE);
+}
 await serve({ plugins: { calc: calc.implement(impl), broker } });

@@ -16,6 +16,11 @@ import { FrameReader, OP_ADD, TickWriter } from '../rawwire.js';
 import { bulkPiece, pump, randomBlock } from '../shared.js';
 
 const path = join(process.argv[2]!, `raw-${process.pid}.sock`);
+// bench/run.js --prof: SIGUSR2 toggles a CPU profile of this process.
+if (process.env.BENCH_PROFILE) {
+  (await import('../profiler.js')).installPluginToggle(process.env.BENCH_PROFILE);
+}
+
 let block: Buffer | undefined;
 const bulk = (w: NodeJS.WritableStream, size: number, chunk: number) => {
   block ??= randomBlock();
