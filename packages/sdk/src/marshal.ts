@@ -355,6 +355,7 @@ export function serveMethods(
   for (const method of methods) {
     const invoke = (args: unknown[], rctx: RequestContext): unknown => {
       const result = onCall ? onCall(method, args, rctx) : target[method]!.apply(target, args);
+      if (typeof result !== 'object' && typeof result !== 'function') return result; // data
       return isThenable(result)
         ? Promise.resolve(result).then(marshalResult)
         : marshal(result, wire, undefined);
