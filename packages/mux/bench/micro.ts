@@ -13,8 +13,10 @@
 // --vs DIR runs every case also with the mux from DIR/index.ts (e.g. an older copy of
 // src/), interleaved, and prints the ratios (> 1: this one is cheaper).
 
-import { existsSync, readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { once } from 'node:events';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { pathToFileURL } from 'node:url';
@@ -83,7 +85,56 @@ function smallWire(): Buffer {
   return smallWireCache;
 }
 
+const SOCK_MSGS = 64_000;
+
 const cases: Case[] = [
+  {
+    // Both sessions in this process over a real unix socket: echo with 64 messages in
+    // flight on 64 streams. The CPU of both ends and of the socket calls, without a second
+    // process to wait for (so without the scheduler's noise).
+    name: `sock echo ${msgSize} B ×64`,
+    unit: 'ns/msg',
+    per: SOCK_MSGS,
+    async run(mux) {
+      const path = join(tmpdir(), `plugwire-micro-${process.pid}.sock`);
+      rmSync(path, { force: true });
+      const server = createServer();
+      server.listen(path);
+      await once(server, 'listening');
+      const dialed = connect(path);
+      const [accepted] = (await once(server, 'connection')) as [Socket];
+      server.close();
+      const opts = { enableKeepAlive: false };
+      const client = mux.createClientSession(dialed, opts);
+      const echo = mux.createServerSession(accepted, opts);
+      echo.on('stream', (s) => s.on('data', (c: Buffer) => s.write(c)));
+      await new Promise<void>((resolve) => {
+        let sent = 0;
+        let done = 0;
+        for (let i = 0; i < 64; i++) {
+          const s = client.openStream();
+          let got = 0;
+          s.on('data', (c: Buffer) => {
+            got += c.length;
+            while (got >= msgSize) {
+              got -= msgSize;
+              if (++done === SOCK_MSGS) resolve();
+              if (sent < SOCK_MSGS) {
+                sent++;
+                s.write(MSG);
+              }
+            }
+          });
+          sent++;
+          s.write(MSG);
+        }
+      });
+      client.destroy();
+      echo.destroy();
+      await Promise.all([client.closed, echo.closed]);
+      rmSync(path, { force: true });
+    },
+  },
   {
     // 64 streams each write one small message per tick (64 in flight, as in RPC).
     name: `send ${msgSize} B ×64 streams`,

@@ -23,6 +23,8 @@
 //   --no-go           skip the Go cases even when Go is installed
 //   --json FILE       also write the raw samples as JSON
 //   --size MiB        bulk transfer size (default 256)
+//   --msg BYTES       size of the messages of the ping-pong, 64-in-flight and 10k cases
+//                     (default 40: a small JSON-RPC request)
 //   --window KiB      maxStreamWindowSize of every session, Node and Go (default 256)
 //   --peer-args "…"   extra node flags for the child, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
 //
@@ -53,8 +55,12 @@ import type * as Mux from '../src/index.js';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const CHUNK = 64 * KiB;
-/** A JSON-RPC request of the size plugwire's `add(1,2)` sends. */
-const MSG = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"add"}\n');
+/** A JSON-RPC request of the size plugwire's `add(1,2)` sends (or `--msg` bytes). */
+const MSG = ((): Buffer => {
+  const json = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"add"}\n');
+  const size = Number(arg('--msg') ?? json.length);
+  return size === json.length ? json : Buffer.alloc(size, 'x');
+})();
 const HERE = fileURLToPath(import.meta.url);
 /** Suffix of the cases run with the `--vs` mux. */
 const VS = ' ·vs';
@@ -553,7 +559,7 @@ function buildGoPeer(dir: string): string | undefined {
   return bin;
 }
 
-function goCases(mux: typeof Mux, bin: string, dir: string, block: Buffer): Case[] {
+function goCases(mux: typeof Mux, bin: string, dir: string, block: Buffer, suffix = ''): Case[] {
   const size = opts.size;
   let seq = 0;
 
@@ -657,7 +663,7 @@ function goCases(mux: typeof Mux, bin: string, dir: string, block: Buffer): Case
   };
 
   const c = (name: string, fn: () => Promise<number>): Case => ({
-    name,
+    name: name + suffix,
     unit: 'MiB/s',
     run: () => measure(null, fn),
   });
@@ -761,7 +767,16 @@ async function main(): Promise<void> {
       ]);
     }
     const bin = opts.go ? buildGoPeer(dir) : undefined;
-    if (bin) cases.push(...goCases(mux, bin, dir, block));
+    if (bin) {
+      const go = goCases(mux, bin, dir, block);
+      const twins = opts.vs ? goCases(await loadMux(opts.vs), bin, dir, block, VS) : [];
+      cases.push(
+        ...go.flatMap((c) => [
+          c,
+          ...twins.filter((t) => t.name === c.name + VS && c.name.includes(' mux ')),
+        ]),
+      );
+    }
     if (opts.only.length) cases = cases.filter((c) => opts.only.some((o) => c.name.includes(o)));
 
     console.log(

@@ -298,6 +298,40 @@ test('a slow reader keeps memory bounded while 32 MiB go through', async () => {
   await close();
 });
 
+test('a reader that takes small bites on "readable" gets every byte, past many windows', async () => {
+  const { client, server, close } = sessionPair();
+  const accepted = server.acceptStream();
+  const s = client.openStream();
+  const remote = await accepted;
+  const total = 2 * 1024 * 1024;
+  const sent = Buffer.alloc(total);
+  for (let i = 0; i < total; i++) sent[i] = (i * 7 + (i >> 11)) & 0xff;
+  (async () => {
+    for (let off = 0; off < total; ) {
+      const n = Math.min(1 + ((off * 31) % 70_000), total - off);
+      if (!s.write(sent.subarray(off, off + n))) await once(s, 'drain');
+      off += n;
+    }
+    s.end();
+  })();
+  const got: Buffer[] = [];
+  let pauses = 0;
+  remote.on('readable', () => {
+    for (let b = remote.read(1000); b !== null; b = remote.read(1000)) got.push(b);
+    if (remote.readableLength > 0 && remote.readableEnded === false) {
+      const rest = remote.read(); // what is left below 1000 bytes
+      if (rest) got.push(rest);
+    }
+    if (++pauses % 50 === 0) {
+      remote.pause();
+      setTimeout(() => remote.resume(), 1);
+    }
+  });
+  await once(remote, 'end');
+  assert.ok(Buffer.concat(got).equals(sent), 'the bytes arrive intact and in order');
+  await close();
+});
+
 test('window updates are sent once half the window has been read, not on arrival', async () => {
   const { session, peer } = rawPair('server');
   peer.send(FrameType.WindowUpdate, Flag.SYN, 1, 0);
