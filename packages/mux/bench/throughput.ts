@@ -25,6 +25,8 @@
 //   --size MiB        bulk transfer size (default 256)
 //   --msg BYTES       size of the messages of the ping-pong, 64-in-flight and 10k cases
 //                     (default 40: a small JSON-RPC request)
+//   --tcp             loopback TCP between the Node processes instead of a unix socket
+//   --nodelay         with --tcp: TCP_NODELAY on both ends (Nagle off)
 //   --window KiB      maxStreamWindowSize of every session, Node and Go (default 256)
 //   --peer-args "…"   extra node flags for the child, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
 //
@@ -86,6 +88,8 @@ const opts = {
   json: arg('--json'),
   size: Number(arg('--size') ?? 256) * MiB,
   window: Number(arg('--window') ?? 256) * KiB,
+  tcp: flag('--tcp'),
+  noDelay: flag('--nodelay'),
   peerArgs: arg('--peer-args')?.split(' ').filter(Boolean) ?? [],
   pingPongs: 20_000,
   inFlightMsgs: 64_000,
@@ -169,7 +173,7 @@ function cpuMs(): number {
 type PeerMode = 'raw-sink' | 'raw-source' | 'raw-echo' | 'mux-sink' | 'mux-source' | 'mux-echo';
 
 type ToPeer = { type: 'mode'; mode: PeerMode; size: number } | { type: 'cpu' };
-type FromPeer = { type: 'ready' } | { type: 'ok' } | { type: 'cpu'; ms: number };
+type FromPeer = { type: 'ready'; port?: number } | { type: 'ok' } | { type: 'cpu'; ms: number };
 
 async function peerMain(sockPath: string): Promise<void> {
   const mux = await loadMux();
@@ -179,7 +183,7 @@ async function peerMain(sockPath: string): Promise<void> {
   const send = (m: FromPeer): void => {
     process.send!(m);
   };
-  const server = createServer({ allowHalfOpen: true }, (sock) => {
+  const server = createServer({ allowHalfOpen: true, noDelay: opts.noDelay }, (sock) => {
     sock.on('error', () => {});
     switch (mode) {
       case 'raw-sink':
@@ -214,7 +218,14 @@ async function peerMain(sockPath: string): Promise<void> {
       }
     });
   });
-  server.listen(sockPath, () => send({ type: 'ready' }));
+  if (opts.tcp) {
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address();
+      send({ type: 'ready', port: typeof a === 'object' && a ? a.port : 0 });
+    });
+  } else {
+    server.listen(sockPath, () => send({ type: 'ready' }));
+  }
   process.on('message', (m: ToPeer) => {
     if (m.type === 'mode') {
       mode = m.mode;
@@ -268,8 +279,13 @@ class NodePeer {
     return r.type === 'cpu' ? r.ms : Number.NaN;
   }
 
+  /** The child's TCP port, with --tcp. */
+  port = 0;
+
   async dial(): Promise<Socket> {
-    const s = connect({ path: this.sock, allowHalfOpen: true });
+    const s = this.port
+      ? connect({ port: this.port, host: '127.0.0.1', allowHalfOpen: true, noDelay: opts.noDelay })
+      : connect({ path: this.sock, allowHalfOpen: true });
     await once(s, 'connect');
     return s;
   }
@@ -278,6 +294,8 @@ class NodePeer {
 /** Flags the child must share with the parent. */
 function forwarded(muxDir: string | undefined): string[] {
   return [
+    ...(opts.tcp ? ['--tcp'] : []),
+    ...(opts.noDelay ? ['--nodelay'] : []),
     ...(opts.dist ? ['--dist'] : []),
     ...(muxDir ? ['--mux', muxDir] : []),
     '--window',
@@ -756,6 +774,7 @@ async function main(): Promise<void> {
     for (const p of peers) {
       const ready = await p.ready;
       if (ready.type !== 'ready') throw new Error('the peer did not start');
+      p.port = ready.port ?? 0;
     }
     const block = benchBlock();
     let cases = nodeCases(mux, peer, block);

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import createDebug from 'debug';
 import { type ResolvedSessionOptions, resolveOptions, type SessionOptions } from './config.js';
@@ -136,6 +137,10 @@ export class Session extends EventEmitter<SessionEvents> {
       onPayload: (piece) => this.#onPayload(piece),
     };
     this.#decoder = new FrameDecoder(sink);
+    // Frames are already gathered per tick; Nagle's algorithm would only hold back small
+    // ones (window updates above all) until the peer acknowledges earlier segments. Go's
+    // net package turns it off on every TCP connection too. A no-op on unix sockets.
+    (conn as Partial<Socket>).setNoDelay?.(true);
     conn.on('data', this.#onConnData);
     conn.on('end', this.#onConnEnd);
     conn.on('error', this.#onConnError);

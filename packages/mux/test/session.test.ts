@@ -589,6 +589,16 @@ test('writes finish on a connection that takes every write at once (no drain eve
   session.destroy();
 });
 
+test("the session turns Nagle's algorithm off on a connection that has it (TCP)", () => {
+  const calls: unknown[] = [];
+  const conn = Object.assign(new Duplex({ read() {}, write: (_c, _e, cb) => cb() }), {
+    setNoDelay: (on: boolean) => calls.push(on),
+  });
+  const session = new Session(conn, 'client', { enableKeepAlive: false });
+  assert.deepEqual(calls, [true]);
+  session.destroy();
+});
+
 test('10 000 concurrent streams open, echo and close on one session', async () => {
   const { client, server, close } = sessionPair({ acceptBacklog: 10_000 });
   server.on('stream', (s) => s.pipe(s));
