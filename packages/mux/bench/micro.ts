@@ -87,7 +87,73 @@ function smallWire(): Buffer {
 
 const SOCK_MSGS = 64_000;
 
+/** Two sessions over a real unix socket in this process. */
+async function socketPair(
+  mux: typeof Mux,
+): Promise<{ client: Mux.Session; server: Mux.Session; done: () => Promise<void> }> {
+  const path = join(tmpdir(), `plugwire-micro-${process.pid}.sock`);
+  rmSync(path, { force: true });
+  const listener = createServer();
+  listener.listen(path);
+  await once(listener, 'listening');
+  const dialed = connect(path);
+  const [accepted] = (await once(listener, 'connection')) as [Socket];
+  listener.close();
+  const opts = { enableKeepAlive: false };
+  const client = mux.createClientSession(dialed, opts);
+  const server = mux.createServerSession(accepted, opts);
+  return {
+    client,
+    server,
+    done: async () => {
+      client.destroy();
+      server.destroy();
+      await Promise.all([client.closed, server.closed]);
+      rmSync(path, { force: true });
+    },
+  };
+}
+
+const SOCK_BULK = 256 * MiB;
+
 const cases: Case[] = [
+  {
+    // One stream, 64 KiB writes, read with for await (paused mode: Readable's buffer and
+    // its high-water mark matter here, unlike with 'data' listeners).
+    name: 'sock bulk, for await',
+    unit: 'ns/64KiB',
+    per: SOCK_BULK / (64 * KiB),
+    async run(mux) {
+      const { client, server, done } = await socketPair(mux);
+      const accepted = server.acceptStream();
+      const s = client.openStream();
+      const block = Buffer.alloc(MiB, 3);
+      const writing = new Promise<void>((resolve) => {
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < SOCK_BULK) {
+            const off = sent % block.length;
+            sent += 64 * KiB;
+            if (!s.write(block.subarray(off, off + 64 * KiB))) {
+              s.once('drain', pump);
+              return;
+            }
+          }
+          resolve();
+        };
+        pump();
+      });
+      const r = await accepted;
+      let got = 0;
+      for await (const c of r.iterator({ destroyOnReturn: false })) {
+        got += (c as Buffer).length;
+        if (got === SOCK_BULK) break;
+      }
+      await writing;
+      if (got !== SOCK_BULK) throw new Error(`sock bulk: got ${got}`);
+      await done();
+    },
+  },
   {
     // Both sessions in this process over a real unix socket: echo with 64 messages in
     // flight on 64 streams. The CPU of both ends and of the socket calls, without a second

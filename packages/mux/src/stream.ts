@@ -3,8 +3,6 @@ import { Flag, FrameType, INITIAL_STREAM_WINDOW, MAX_UINT32 } from './constants.
 import { ProtocolError, SessionClosedError, StreamResetError } from './errors.js';
 import type { Session } from './session.js';
 
-const EMPTY = Buffer.alloc(0);
-
 /**
  * The states of a yamux stream, as in Go's stream.go. One field, moved in one place per
  * event, rather than state spread over booleans.
@@ -81,8 +79,6 @@ export class Stream extends Duplex {
   #out: Buffer[] | null = null;
   #outIndex = 0;
   #outOffset = 0;
-  /** Reused by _write, so that the usual single-chunk write allocates nothing. */
-  readonly #single: Buffer[] = [];
   #outCallback: ((err?: Error | null) => void) | null = null;
 
   /** @internal Sessions create streams; applications get them from openStream/accept. */
@@ -228,8 +224,7 @@ export class Stream extends Duplex {
       this.#owner.whenWritable(cb);
       return;
     }
-    this.#single[0] = chunk;
-    this.#out = this.#single;
+    this.#out = [chunk];
     this.#outIndex = 0;
     this.#outOffset = 0;
     this.#outCallback = cb;
@@ -340,7 +335,6 @@ export class Stream extends Duplex {
     }
     const cb = this.#outCallback!;
     this.#out = null;
-    this.#single[0] = EMPTY;
     this.#outCallback = null;
     this.#owner.whenWritable(cb);
   }
@@ -349,7 +343,6 @@ export class Stream extends Duplex {
   #fail(err: Error): void {
     const cb = this.#outCallback;
     this.#out = null;
-    this.#single[0] = EMPTY;
     this.#outCallback = null;
     cb?.(err);
   }
