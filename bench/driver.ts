@@ -6,7 +6,8 @@
 //
 // Contenders: plugwire-msgpack, plugwire-json (PluginClient + definePlugin), raw (the floor:
 // bench/rawwire.ts on a plain unix socket), jsonrpc2 (json-rpc-2.0, newline-delimited JSON).
-// BENCH_PLUGIN_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") is passed to the plugins.
+// BENCH_STARTUP_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") is passed to the plugins
+// of cold starts; BENCH_PROFILE (a dir) profiles each measured command (bench/profiler.ts).
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -26,7 +27,9 @@ import { cpuMs, MiB, percentile, rssMiB } from './shared.js';
 
 const contender = process.argv[2]!;
 const dir = process.argv[3]!;
-const pluginArgs = (process.env.BENCH_PLUGIN_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/** Node flags for the plugins of cold starts (run.js --prof: --cpu-prof). */
+const startupArgs = (process.env.BENCH_STARTUP_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const pluginArgs = () => (profilePlugin ? [] : startupArgs);
 /** --prof: where measured commands write their profiles (see bench/profiler.ts). */
 const profileDir = process.env.BENCH_PROFILE;
 /** Only the long-lived plugin profiles its workloads; cold starts are profiled with --cpu-prof. */
@@ -65,7 +68,7 @@ const brokerPlugin: Plugin<RpcPeer> & { readonly name: string } = { name: 'broke
 async function launchPlugwire(codec: string): Promise<Conn> {
   const client = new PluginClient({
     command: process.execPath,
-    args: [...pluginArgs, pluginJs('plugwire'), dir],
+    args: [...pluginArgs(), pluginJs('plugwire'), dir],
     plugins: { calc, broker: brokerPlugin },
     codecs: [codec],
     unixSocketDir: dir,
@@ -109,7 +112,7 @@ async function spawnPlain(
 ): Promise<{ child: ChildProcess; path: string; stop: () => Promise<void> }> {
   const env: NodeJS.ProcessEnv = { ...process.env, ...pluginEnv() };
   if (env.BENCH_PROFILE === undefined) delete env.BENCH_PROFILE;
-  const child = spawn(process.execPath, [...pluginArgs, pluginJs(name), dir], {
+  const child = spawn(process.execPath, [...pluginArgs(), pluginJs(name), dir], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env,
   });
@@ -427,54 +430,78 @@ async function streams(n: number) {
 }
 
 /**
- * plugwire: the plugin sends `size` bytes (fresh buffers) to a host that reads 1 MiB/s for
- * `seconds`; RSS of both sampled every 250 ms. Flow control must hold the plugin back.
+ * plugwire: a fresh plugin sends `size` bytes (fresh 64 KiB buffers) as a byte stream to a
+ * host that reads 1 MiB/s for `seconds`; RSS of both sampled every 250 ms, and how much the
+ * plugin produced against how much was read: flow control must hold the plugin back.
  */
 async function slow(size: number, seconds: number) {
-  const c = conn!;
-  const client = c.client;
-  if (!client) throw new Error('slow: plugwire only');
-  const remote = await client.dispense(calc);
-  const hostBefore = rssMiB(process.pid);
-  const pluginBefore = rssMiB(c.pid);
-  const samples: Array<{ t: number; host: number; plugin: number; read: number }> = [];
-  const r = await remote.bulk(size, 64 * 1024, true);
-  const rate = MiB; // bytes per second
-  let read = 0;
-  const t0 = performance.now();
-  let resume: NodeJS.Timeout | undefined;
-  r.on('data', (chunk: Buffer) => {
-    read += chunk.length;
-    r.pause();
-    // Resume when the bytes read so far are due at 1 MiB/s.
-    const due = (read / rate) * 1000 - (performance.now() - t0);
-    resume = setTimeout(() => r.resume(), Math.max(0, due));
-  });
-  r.on('error', () => {});
-  const sampler = setInterval(() => {
-    samples.push({
-      t: Math.round(performance.now() - t0),
-      host: rssMiB(process.pid),
+  const c = await launch();
+  try {
+    const client = c.client;
+    if (!client) throw new Error('slow: plugwire only');
+    const remote = await client.dispense(calc);
+    const stats = await client.dispense(brokerPlugin);
+    const mem = () => process.memoryUsage();
+    const before = {
+      host: mem().rss / MiB,
+      hostBuffers: mem().arrayBuffers / MiB,
       plugin: rssMiB(c.pid),
-      read,
+    };
+    const samples: Array<{
+      t: number;
+      host: number;
+      hostBuffers: number;
+      plugin: number;
+      read: number;
+    }> = [];
+    const r = await remote.bulk(size, 64 * 1024, true);
+    const rate = MiB; // bytes per second
+    let read = 0;
+    const t0 = performance.now();
+    let resume: NodeJS.Timeout | undefined;
+    r.on('data', (chunk: Buffer) => {
+      read += chunk.length;
+      r.pause();
+      // Resume when the bytes read so far are due at 1 MiB/s.
+      const due = (read / rate) * 1000 - (performance.now() - t0);
+      resume = setTimeout(() => r.resume(), Math.max(0, due));
     });
-  }, 250);
-  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-  clearInterval(sampler);
-  clearTimeout(resume);
-  r.destroy();
-  // The plugin must still serve after the reader gave up.
-  if ((await c.add(2, 3)) !== 5) throw new Error('add after slow reader');
-  const max = (k: 'host' | 'plugin') => Math.max(...samples.map((s) => s[k]));
-  return {
-    seconds,
-    read_mib: read / MiB,
-    host_rss_before_mib: hostBefore,
-    host_rss_max_mib: max('host'),
-    plugin_rss_before_mib: pluginBefore,
-    plugin_rss_max_mib: max('plugin'),
-    samples,
-  };
+    r.on('error', () => {});
+    const sampler = setInterval(() => {
+      const m = mem();
+      samples.push({
+        t: Math.round(performance.now() - t0),
+        host: m.rss / MiB,
+        hostBuffers: m.arrayBuffers / MiB,
+        plugin: rssMiB(c.pid),
+        read,
+      });
+    }, 250);
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    clearInterval(sampler);
+    clearTimeout(resume);
+    const produced = await stats.request<number>('produced');
+    const readAtEnd = read;
+    r.destroy();
+    // The plugin must still serve after the reader gave up.
+    if ((await c.add(2, 3)) !== 5) throw new Error('add after slow reader');
+    const max = (k: 'host' | 'hostBuffers' | 'plugin') => Math.max(...samples.map((s) => s[k]));
+    return {
+      seconds,
+      read_mib: readAtEnd / MiB,
+      produced_mib: produced / MiB,
+      ahead_kib: (produced - readAtEnd) / 1024,
+      host_rss_before_mib: before.host,
+      host_rss_max_mib: max('host'),
+      host_buffers_before_mib: before.hostBuffers,
+      host_buffers_max_mib: max('hostBuffers'),
+      plugin_rss_before_mib: before.plugin,
+      plugin_rss_max_mib: max('plugin'),
+      samples,
+    };
+  } finally {
+    await c.close();
+  }
 }
 
 async function run(cmd: Command): Promise<object> {

@@ -96,9 +96,9 @@ class Driver {
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       this.#waiting.shift()?.resolve(JSON.parse(line) as Result);
     });
-    // go-plugin's yamux logs a broken pipe when a plugin it killed was still writing.
+    // go-plugin's yamux logs a failed write when the plugin it killed was still writing.
     createInterface({ input: this.child.stderr! }).on('line', (line) => {
-      if (!/\[ERR\] yamux: Failed to write header: .*broken pipe/.test(line)) {
+      if (!/\[ERR\] yamux: Failed to write header/.test(line)) {
         process.stderr.write(`[${id}] ${line}\n`);
       }
     });
@@ -153,7 +153,7 @@ function startDriver(id: ContenderId, dir: string, goBinary: string | undefined)
     env.BENCH_PROFILE = profDir;
     const startup = join(profDir, `${id}-startup`);
     mkdirSync(startup, { recursive: true });
-    env.BENCH_PLUGIN_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${startup}`;
+    env.BENCH_STARTUP_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${startup}`;
   }
   if (id === 'go') {
     // go-plugin puts its sockets in TMPDIR: the run's dir, removed at the end.
@@ -181,24 +181,43 @@ function record(key: string, field: string, value: number): void {
 const progress = (s: string) => process.stdout.write(s);
 
 async function measureRound(drivers: Driver[], round: number): Promise<void> {
-  /** Each contender in turn, the first one rotating with the round. */
-  const inTurn = async <T>(items: readonly T[], work: (item: T) => Promise<void>) => {
-    for (let i = 0; i < items.length; i++) await work(items[(i + round) % items.length]!);
+  /** Each contender in turn, the first one rotating with the round (and the slice). */
+  const inTurn = async <T>(items: readonly T[], work: (item: T) => Promise<void>, shift = 0) => {
+    for (let i = 0; i < items.length; i++) {
+      await work(items[(i + round + shift) % items.length]!);
+    }
+  };
+  /** W.slices slices of a workload, the contenders taking turns in each; results by driver. */
+  const sliced = async (cmd: Record<string, unknown>) => {
+    const out = new Map<Driver, Result[]>(drivers.map((d) => [d, []]));
+    for (let slice = 0; slice < W.slices; slice++) {
+      await inTurn(drivers, async (d) => void out.get(d)!.push(await d.send(cmd)), slice);
+    }
+    return out;
   };
   const num = (r: Result, k: string) => Number(r[k]);
+  const sum = (rs: Result[], f: (r: Result) => number) => rs.reduce((a, r) => a + f(r), 0);
   progress(`round ${round + 1}/${rounds}:`);
+  let t = performance.now();
+  let last = '';
+  /** Progress: each workload's name, then how long it took for all contenders. */
+  const step = (name: string) => {
+    if (last) progress(` ${((performance.now() - t) / 1000).toFixed(0)}s`);
+    progress(name);
+    last = name;
+    t = performance.now();
+  };
   if (workloads.has('startup')) {
-    progress(' startup');
-    await inTurn(drivers, async (d) => {
-      const r = await d.send({ op: 'startup', n: W.startups });
-      const ms = r.startup_ms as number[];
+    step(' startup');
+    for (const [d, rs] of await sliced({ op: 'startup', n: W.startups / W.slices })) {
+      const ms = rs.flatMap((r) => r.startup_ms as number[]);
       record(d.id, 'startup_ms', median(ms));
-      record(d.id, 'rss_mib', median(r.rss_mib as number[]));
+      record(d.id, 'rss_mib', median(rs.flatMap((r) => r.rss_mib as number[])));
       allStartups.set(d.id, [...(allStartups.get(d.id) ?? []), ...ms]);
-    });
+    }
   }
   if (workloads.has('serial')) {
-    progress(' serial');
+    step(' serial');
     await inTurn(drivers, async (d) => {
       const r = await d.send({ op: 'serial', n: W.serialCalls });
       record(d.id, 'serial_cps', num(r, 'cps'));
@@ -212,29 +231,37 @@ async function measureRound(drivers: Driver[], round: number): Promise<void> {
     });
   }
   if (workloads.has('conc')) {
-    progress(' conc');
-    await inTurn(drivers, async (d) => {
-      const r = await d.send({ op: 'conc', n: W.concCalls, window: W.window });
-      record(d.id, 'conc_cps', num(r, 'cps'));
-      record(d.id, 'conc_host_cpu_us', (num(r, 'host_cpu_ms') * 1000) / W.concCalls);
-      record(d.id, 'conc_plugin_cpu_us', (num(r, 'plugin_cpu_ms') * 1000) / W.concCalls);
-    });
+    step(' conc');
+    const n = W.concCalls / W.slices;
+    for (const [d, rs] of await sliced({ op: 'conc', n, window: W.window })) {
+      record(d.id, 'conc_cps', W.concCalls / sum(rs, (r) => n / num(r, 'cps')));
+      record(
+        d.id,
+        'conc_host_cpu_us',
+        (sum(rs, (r) => num(r, 'host_cpu_ms')) * 1000) / W.concCalls,
+      );
+      record(
+        d.id,
+        'conc_plugin_cpu_us',
+        (sum(rs, (r) => num(r, 'plugin_cpu_ms')) * 1000) / W.concCalls,
+      );
+    }
   }
   if (workloads.has('payload')) {
-    progress(' payload');
-    await inTurn(drivers, async (d) => {
-      const r = await d.send({ op: 'payload', n: W.payloadEchoes, size: W.payloadSize });
-      record(d.id, 'payload_mbs', num(r, 'mbs'));
-      const mib = (W.payloadEchoes * W.payloadSize) / 2 ** 20;
+    step(' payload');
+    const n = W.payloadEchoes / W.slices;
+    const mib = (n * W.payloadSize) / 2 ** 20;
+    for (const [d, rs] of await sliced({ op: 'payload', n, size: W.payloadSize })) {
+      record(d.id, 'payload_mbs', (mib * W.slices) / sum(rs, (r) => mib / num(r, 'mbs')));
       record(
         d.id,
         'payload_cpu_ms_per_mib',
-        (num(r, 'host_cpu_ms') + num(r, 'plugin_cpu_ms')) / mib,
+        sum(rs, (r) => num(r, 'host_cpu_ms') + num(r, 'plugin_cpu_ms')) / (mib * W.slices),
       );
-    });
+    }
   }
   if (workloads.has('bulk')) {
-    progress(' bulk');
+    step(' bulk');
     const byId = new Map(drivers.map((d) => [d.id, d]));
     const paths = BULK_PATHS.filter((p) => byId.has(p.id));
     await inTurn(paths, async (p) => {
@@ -251,6 +278,7 @@ async function measureRound(drivers: Driver[], round: number): Promise<void> {
       );
     });
   }
+  step('');
   progress('\n');
 }
 
@@ -470,11 +498,14 @@ function scaleSection(s: Scale): string {
     const r = s.slow;
     const n = (k: string) => fmt(Number(r[k]));
     out.push(
-      `- **Slow reader** (plugin sends 256 MiB of fresh 64 KiB buffers; the host reads 1 MiB/s ` +
-        `for ${n('seconds')} s): ${n('read_mib')} MiB read; plugin RSS ${n('plugin_rss_before_mib')} → ` +
-        `max ${n('plugin_rss_max_mib')} MiB, host RSS ${n('host_rss_before_mib')} → max ` +
-        `${n('host_rss_max_mib')} MiB (window 256 KiB). The plugin still answered after the ` +
-        `reader gave up.`,
+      `- **Slow reader** (a fresh plugin offers 256 MiB of fresh 64 KiB buffers as a byte ` +
+        `stream; the host reads 1 MiB/s for ${n('seconds')} s): ${n('read_mib')} MiB read, ` +
+        `${n('produced_mib')} MiB produced by the plugin: it was held ${n('ahead_kib')} KiB ` +
+        `ahead of the reader (the 256 KiB window plus stream buffers). Plugin RSS ` +
+        `${n('plugin_rss_before_mib')} → max ${n('plugin_rss_max_mib')} MiB; host RSS ` +
+        `${n('host_rss_before_mib')} → max ${n('host_rss_max_mib')} MiB, host buffers ` +
+        `(\`arrayBuffers\`) ${n('host_buffers_before_mib')} → max ${n('host_buffers_max_mib')} MiB. ` +
+        `The plugin still answered after the reader gave up.`,
     );
   }
   if (s.many.length > 0) {
@@ -591,16 +622,17 @@ async function main(): Promise<void> {
       : { serial: 3000, conc: 30_000, payload: 5, bulk: 32 * 2 ** 20 };
     for (const d of drivers) await d.send({ op: 'start', warm });
     for (let round = 0; round < rounds; round++) await measureRound(drivers, round);
+    const loadRounds = loadavg();
     if (scale) scaleResult = await measureScale(drivers);
     for (const d of drivers) await d.send({ op: 'stop' });
     const present = drivers.map((d) => d.id);
-    const load1 = loadavg();
     const body = [
       `Run of ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${commit()}: ` +
         `Node ${process.version}${goVersion ? `, ${goVersion}` : ''}, ${machine()}, load average ` +
-        `${load0[0]!.toFixed(2)} at the start and ${load1[0]!.toFixed(2)} at the end ` +
+        `${load0[0]!.toFixed(2)} at the start and ${loadRounds[0]!.toFixed(2)} after the rounds ` +
         `(other work shared the machine). ${quick ? '**Quick mode: tiny counts, not a measurement.** ' : ''}` +
-        `${rounds} interleaved rounds; each cell is the median of the rounds (min–max).` +
+        `${rounds} interleaved rounds (startup, 64 in flight and echo in ${W.slices} interleaved ` +
+        `slices each); each cell is the median of the rounds (min–max).` +
         (notes.length ? `\n\n${notes.map((n) => `Note: ${n}`).join('\n')}` : ''),
       '',
       `Workload: startup = spawn → handshake → connect → first \`add(1,2)\` result (median of ` +

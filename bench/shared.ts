@@ -18,6 +18,11 @@ export interface Workload {
   payloadSize: number;
   bulkSize: number;
   bulkChunk: number;
+  /**
+   * Startup, 64-in-flight and echo are cut into this many slices per round, the contenders
+   * taking turns slice by slice, so that a busy second of the machine costs them alike.
+   */
+  slices: number;
 }
 
 export const FULL: Workload = {
@@ -29,17 +34,19 @@ export const FULL: Workload = {
   payloadSize: MiB,
   bulkSize: 256 * MiB,
   bulkChunk: 64 * KiB,
+  slices: 4,
 };
 
 export const QUICK: Workload = {
-  startups: 2,
+  startups: 4,
   serialCalls: 300,
   concCalls: 1_000,
   window: 64,
-  payloadEchoes: 3,
+  payloadEchoes: 4,
   payloadSize: MiB,
   bulkSize: 4 * MiB,
   bulkChunk: 64 * KiB,
+  slices: 2,
 };
 
 /** 1 MiB of random bytes, the block bulk transfers repeat. */
