@@ -12,6 +12,8 @@ import { type Calc, calc } from '../calc.js';
 import { bulkPiece, pump, randomBlock } from '../shared.js';
 
 let block: Buffer | undefined;
+/** Bytes the bulk streams have produced so far (the slow-reader case compares with what was read). */
+let produced = 0;
 const theBlock = () => (block ??= randomBlock());
 
 const impl: Calc = {
@@ -28,6 +30,7 @@ const impl: Calc = {
         }
         const piece = bulkPiece(theBlock(), sent, chunk, size, fresh);
         sent += piece.length;
+        produced += piece.length;
         this.push(piece);
       },
     });
@@ -36,7 +39,7 @@ const impl: Calc = {
 
 const broker: Plugin<RpcPeer> = {
   name: 'broker',
-  methods: ['bulk', 'echoStreams'],
+  methods: ['bulk', 'echoStreams', 'produced'],
   server(peer, ctx) {
     // A broker stream of raw bytes: the id in the answer, the bytes once the host dials it.
     peer.handle('bulk', ([size, chunk]: [number, number]) => {
@@ -50,6 +53,7 @@ const broker: Plugin<RpcPeer> = {
       );
       return id;
     });
+    peer.handle('produced', () => produced);
     // `n` broker ids, each echoing what the host writes until the host's FIN.
     peer.handle('echoStreams', ([n]: [number]) => {
       const ids: number[] = [];
