@@ -16,7 +16,8 @@
 // Decoding is msgpack-decode.ts: maps -> objects, bin -> Buffer, int64 -> number when exact,
 // else BigInt, timestamp -> Date.
 
-import { Packr } from 'msgpackr';
+import { createRequire } from 'node:module';
+import type { Packr } from 'msgpackr';
 import type { Codec } from '../codec.js';
 import { CodecError, MessageTooLargeError } from '../errors.js';
 import type { OutputBuffer } from '../framing.js';
@@ -25,13 +26,22 @@ import { decodeMsgpack, MAX_DEPTH } from './msgpack-decode.js';
 // Encodes the few types above that this file leaves to msgpackr, configured to write plain
 // msgpack (no records, no extensions but the timestamp). Its pack() returns a view of a buffer
 // it shares and appends to, never written over; the view is copied into the frame at once.
-const packr = new Packr({
-  useRecords: false,
-  moreTypes: false,
-  structuredClone: false,
-  bundleStrings: false,
-  encodeUndefinedAsNil: true,
-});
+// Loaded on first use: importing msgpackr costs every host and plugin ~50 ms of start-up and
+// ~10 MiB (it probes for its native addon), for types that few messages carry.
+let packr: Packr | undefined;
+function msgpackr(): Packr {
+  if (!packr) {
+    const { Packr } = createRequire(import.meta.url)('msgpackr') as typeof import('msgpackr');
+    packr = new Packr({
+      useRecords: false,
+      moreTypes: false,
+      structuredClone: false,
+      bundleStrings: false,
+      encodeUndefinedAsNil: true,
+    });
+  }
+  return packr;
+}
 
 // MAX_DEPTH (from the decoder): deeper is treated as a cycle, as JSON.stringify would throw.
 
@@ -265,7 +275,7 @@ function writeDate(out: OutputBuffer, date: Date): void {
 }
 
 function writeWithPackr(out: OutputBuffer, v: unknown): void {
-  const bytes = packr.pack(v);
+  const bytes = msgpackr().pack(v);
   out.ensure(bytes.length);
   out.buf.set(bytes, out.pos);
   out.pos += bytes.length;
