@@ -5,7 +5,7 @@
 // (scripts/ensure-go.mjs installs them). Without Go this file fails, saying what to install,
 // unless PLUGWIRE_SKIP_GO=1, which reports every test as skipped.
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, before, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import {
   type LogRecord,
   PluginClient,
@@ -26,25 +25,13 @@ import {
 } from '@plugwire/core';
 import { createClientSession, type Session } from '@plugwire/mux';
 import { jsonCodec } from '@plugwire/rpc';
+import { goBuild, goMissing } from '../scripts/go.mjs';
 import { checkLeaks, eventually, isAlive } from './helpers.js';
 
-const GOPATH = '/usr/share/gocode';
-const YAMUX_SRC = `${GOPATH}/src/github.com/hashicorp/yamux`;
 const PLUGIN_SRC = fileURLToPath(new URL('../examples/go-plugin/plugin', import.meta.url));
 const COOKIE = {
   PLUGWIRE_MAGIC_COOKIE: 'b2a1f6c0-plugwire-d1e3-4c59-9b3e-7f0c5d2a8e41',
 };
-
-// ---- is Go there? ---------------------------------------------------------------------
-
-function goMissing(): string | undefined {
-  const r = spawnSync('go', ['version'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) {
-    return `Go is not installed ('go version' failed: ${r.error?.message ?? r.stderr.trim()})`;
-  }
-  if (!existsSync(YAMUX_SRC)) return `HashiCorp's yamux sources are not in ${YAMUX_SRC}`;
-  return undefined;
-}
 
 const missing = goMissing();
 // Skipped only when Go is missing and PLUGWIRE_SKIP_GO=1 says so; never reported as passed.
@@ -68,22 +55,7 @@ before(async () => {
   }
   workDir = mkdtempSync(join(tmpdir(), 'plugwire-go-plugin-'));
   pluginBin = join(workDir, 'calc-go');
-  try {
-    await promisify(execFile)('go', ['build', '-o', pluginBin, '.'], {
-      cwd: PLUGIN_SRC,
-      env: {
-        ...process.env,
-        GO111MODULE: 'off',
-        GOPATH: `${GOPATH}:${join(workDir, 'gopath')}`,
-        GOCACHE: process.env.GOCACHE || join(workDir, 'gocache'),
-        GOFLAGS: '',
-        CGO_ENABLED: '0',
-      },
-    });
-  } catch (err) {
-    const e = err as Error & { stderr?: string };
-    throw new Error(`building the Go plugin failed: ${e.stderr || e.message}`);
-  }
+  await goBuild({ target: '.', cwd: PLUGIN_SRC, out: pluginBin, workDir });
 });
 
 after(() => {

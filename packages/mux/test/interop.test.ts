@@ -12,15 +12,10 @@
 // reports every test as skipped.
 
 import assert from 'node:assert/strict';
-import {
-  type ChildProcessWithoutNullStreams,
-  execFile,
-  spawn,
-  spawnSync,
-} from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +23,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { after, before, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { goBuild, goMissing } from '../../../scripts/go.mjs';
 import {
   createClientSession,
   createServerSession,
@@ -43,20 +38,7 @@ import { readAll, whenClosed } from './helpers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const GOPATH = '/usr/share/gocode';
-const YAMUX_SRC = `${GOPATH}/src/github.com/hashicorp/yamux`;
 const PEER_SRC = fileURLToPath(new URL('./go/yamuxpeer/main.go', import.meta.url));
-
-// ---- is Go there? ---------------------------------------------------------------------
-
-function goMissing(): string | undefined {
-  const r = spawnSync('go', ['version'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) {
-    return `Go is not installed ('go version' failed: ${r.error?.message ?? r.stderr.trim()})`;
-  }
-  if (!existsSync(YAMUX_SRC)) return `HashiCorp's yamux sources are not in ${YAMUX_SRC}`;
-  return undefined;
-}
 
 const missing = goMissing();
 // PLUGWIRE_SKIP_GO=1 opts out explicitly (as in scripts/ensure-go.mjs): skipped, never passed.
@@ -79,21 +61,7 @@ before(async () => {
   }
   workDir = mkdtempSync(join(tmpdir(), 'plugwire-interop-'));
   peerBin = join(workDir, 'yamuxpeer');
-  try {
-    await promisify(execFile)('go', ['build', '-o', peerBin, PEER_SRC], {
-      env: {
-        ...process.env,
-        GO111MODULE: 'off',
-        GOPATH: `${GOPATH}:${join(workDir, 'gopath')}`,
-        GOCACHE: process.env.GOCACHE || join(workDir, 'gocache'),
-        GOFLAGS: '',
-        CGO_ENABLED: '0',
-      },
-    });
-  } catch (err) {
-    const e = err as Error & { stderr?: string };
-    throw new Error(`building the Go peer failed: ${e.stderr || e.message}`);
-  }
+  await goBuild({ target: PEER_SRC, out: peerBin, workDir });
 });
 
 after(() => {
