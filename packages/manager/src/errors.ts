@@ -3,37 +3,46 @@
 import { PlugwireError } from '@plugwire/core';
 import type { PluginState } from './state.js';
 
-/** A plugin.json that cannot be read, is not JSON, or has a field that is wrong. */
-export class ManifestError extends PlugwireError {
-  /** The manifest file. */
+/** A file that cannot be used, naming the field at fault. */
+abstract class FileFieldError extends PlugwireError {
+  /** The file. */
   readonly file: string;
   /** The field at fault (`version`, `entry.command`, `plugins[1]`), or undefined for the file itself. */
   readonly field: string | undefined;
   constructor(
+    code: string,
     file: string,
     field: string | undefined,
     problem: string,
     options?: { cause?: unknown },
   ) {
-    super('PLUGWIRE_MANIFEST', `${file}: ${field ? `"${field}" ` : ''}${problem}`, options);
+    super(code, `${file}: ${field ? `"${field}" ` : ''}${problem}`, options);
     this.file = file;
     this.field = field;
   }
 }
 
-/** The host's config file (plugwire.config.json or .toml) is wrong. */
-export class ConfigError extends PlugwireError {
-  readonly file: string;
-  readonly field: string | undefined;
+/** A plugin.json that cannot be read, is not JSON, or has a field that is wrong. */
+export class ManifestError extends FileFieldError {
   constructor(
     file: string,
     field: string | undefined,
     problem: string,
     options?: { cause?: unknown },
   ) {
-    super('PLUGWIRE_CONFIG', `${file}: ${field ? `"${field}" ` : ''}${problem}`, options);
-    this.file = file;
-    this.field = field;
+    super('PLUGWIRE_MANIFEST', file, field, problem, options);
+  }
+}
+
+/** The host's config file (plugwire.config.json or .toml) is wrong. */
+export class ConfigError extends FileFieldError {
+  constructor(
+    file: string,
+    field: string | undefined,
+    problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super('PLUGWIRE_CONFIG', file, field, problem, options);
   }
 }
 
