@@ -339,6 +339,16 @@ export class RpcPeer extends EventEmitter {
   }
 
   /**
+   * Hands the messages written so far to the stream now. Writes are otherwise gathered and
+   * flushed at the end of the tick; a producer that loops without ever yielding to the
+   * event loop (an async generator over ready data) calls this to see the stream's
+   * backpressure (`writableNeedDrain`) as it goes.
+   */
+  flush(): void {
+    this.writer.flush();
+  }
+
+  /**
    * Closes gracefully: new calls reject, pending requests reject with ConnectionClosedError,
    * running handlers' signals fire, and the stream is ended after what was already written.
    * Resolves when the stream's writable side is finished (or the stream is gone).

@@ -399,11 +399,13 @@ async function sendItems(stream: Stream, items: AsyncIterable<unknown>, wire: Wi
     for await (const item of items) {
       if (peer.closed) break; // the receiver stopped reading: for-await ends the iterator
       peer.notify('item', [item]);
-      // The peer flushes its writes at the end of the tick; a producer that never waits for
-      // anything would keep the tick going forever. Yield now and then so the items reach
-      // the stream, whose flow control then holds the producer when the reader lags.
-      if (++sent % 64 === 0) await new Promise<void>((r) => setImmediate(r));
-      await writable(stream);
+      // The peer gathers writes until the end of the tick, and a producer over ready data
+      // never ends it: every few items, hand them to the stream, whose flow control then
+      // holds the producer when the reader lags.
+      if (++sent % 32 === 0) {
+        peer.flush();
+        await writable(stream);
+      }
     }
     if (!peer.closed) peer.notify('end', []);
   } catch (err) {
