@@ -417,3 +417,22 @@ test('a handler whose result or error throws when read still gets an error respo
   assert.equal(b.closed, false);
   await closeAll(a, b);
 });
+
+test('flush() hands the messages written so far to the stream at once, not at the end of the tick', async () => {
+  const [a, b] = duplexPair();
+  const peer = new RpcPeer(a, { codec: jsonCodec });
+  const written: Buffer[] = [];
+  const origWrite = a.write.bind(a);
+  a.write = ((chunk: Buffer, ...rest: unknown[]) => {
+    written.push(chunk);
+    return (origWrite as (...args: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof a.write;
+  peer.notify('one', []);
+  peer.notify('two', []);
+  assert.equal(written.length, 0, 'gathered until the end of the tick');
+  peer.flush();
+  assert.equal(written.length, 1, 'both messages in one write');
+  assert.match(written[0]!.toString(), /"one".*"two"/s);
+  await peer.close();
+  b.destroy();
+});
