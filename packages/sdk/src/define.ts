@@ -60,7 +60,7 @@ class ServedCall implements CallContext {
 }
 
 function wireOf(ctx: PluginContext): Wire {
-  return { broker: ctx.broker, codec: ctx.codec, plugin: ctx.name, exposeStack: false };
+  return { broker: ctx.broker, codec: ctx.codec, plugin: ctx.name };
 }
 
 /**

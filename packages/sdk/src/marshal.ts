@@ -40,7 +40,6 @@ export interface Wire {
   readonly codec: Codec;
   /** Plugin name, for logs. */
   readonly plugin: string;
-  readonly exposeStack: boolean;
 }
 
 const RETAIN = Symbol('plugwire.retain');
@@ -173,7 +172,6 @@ export function marshal(value: unknown, wire: Wire, scope: CallScope | undefined
   accepting.then((stream) => {
     const peer = new RpcPeer(stream, {
       codec: wire.codec,
-      exposeStack: wire.exposeStack,
       name: `${wire.plugin}:callback`,
     });
     if (kind === 'fn') {
@@ -194,10 +192,6 @@ export async function unmarshalValues(values: readonly unknown[], wire: Wire): P
 export function hasMarkers(values: readonly unknown[]): boolean {
   for (const v of values) if (isMarker(v)) return true;
   return false;
-}
-
-export async function unmarshalValue(value: unknown, wire: Wire): Promise<unknown> {
-  return isMarker(value) ? unmarshal(value, wire) : value;
 }
 
 async function unmarshal(m: Marker, wire: Wire): Promise<unknown> {
