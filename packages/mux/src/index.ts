@@ -13,6 +13,8 @@ export {
   ProtocolError,
   RemoteGoAwayError,
   SessionClosedError,
+  StreamCloseTimeoutError,
+  StreamOpenTimeoutError,
   StreamResetError,
   StreamsExhaustedError,
   WriteTimeoutError,

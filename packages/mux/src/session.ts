@@ -11,6 +11,7 @@ import {
   INITIAL_STREAM_WINDOW,
   MAX_UINT32,
 } from './constants.js';
+import { Deadlines } from './deadlines.js';
 import { FrameDecoder, type FrameSink } from './decode.js';
 import {
   KeepAliveTimeoutError,
@@ -19,6 +20,8 @@ import {
   ProtocolError,
   RemoteGoAwayError,
   SessionClosedError,
+  StreamCloseTimeoutError,
+  StreamOpenTimeoutError,
   StreamsExhaustedError,
   WriteTimeoutError,
 } from './errors.js';
@@ -86,6 +89,14 @@ export class Session extends EventEmitter<SessionEvents> {
   #backlog: Stream[] = [];
   #acceptWaiters: Array<{ resolve: (s: Stream) => void; reject: (e: Error) => void }> = [];
 
+  // Streams opened here: those holding one of the `maxPendingOpens` slots until the peer's
+  // ACK (with their open deadline), and those waiting for a slot, oldest first.
+  readonly #opening: Deadlines<Stream>;
+  #openQueue: Stream[] = [];
+  #openQueueHead = 0;
+  /** Streams we half-closed, waiting for the peer's FIN (streamCloseTimeout). */
+  readonly #halfClosed: Deadlines<Stream>;
+
   #pings = new Map<number, PendingPing>();
   #nextPingId = 0;
   #keepAliveTimer: NodeJS.Timeout | undefined;
@@ -117,6 +128,21 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#options = resolveOptions(options);
     this.#label = this.#options.name || role;
     this.#nextStreamId = role === 'client' ? 1 : 2;
+    const openTimeout = this.#options.streamOpenTimeout;
+    this.#opening = new Deadlines(openTimeout, (stream) => {
+      debug('%s: stream %d not acknowledged within %d ms', this.#label, stream.id, openTimeout);
+      this.#teardown(new StreamOpenTimeoutError(stream.id, openTimeout), true);
+    });
+    const closeTimeout = this.#options.streamCloseTimeout;
+    this.#halfClosed = new Deadlines(closeTimeout, (stream) => {
+      debug(
+        '%s: stream %d: no FIN within %d ms of ours, reset',
+        this.#label,
+        stream.id,
+        closeTimeout,
+      );
+      stream._closeTimedOut(new StreamCloseTimeoutError(stream.id, closeTimeout));
+    });
     this.#closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -131,6 +157,12 @@ export class Session extends EventEmitter<SessionEvents> {
       sendDataV: (id, flags, pieces, length) => this.#sendDataV(id, flags, pieces, length),
       whenWritable: (cb) => this.#whenWritable(cb),
       streamDone: (stream) => this.#streamDone(stream),
+      acknowledged: (stream) => {
+        if (this.#opening.delete(stream)) this.#grantOpens();
+      },
+      halfClosed: (stream) => {
+        if (closeTimeout > 0 && this.#state !== 'closed') this.#halfClosed.add(stream);
+      },
     };
     const sink: FrameSink = {
       onHeader: (type, flags, id, length) => this.#onHeader(type, flags, id, length),
@@ -175,7 +207,9 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /**
    * Opens a stream. It can be written to at once: the SYN goes with the first frame (or
-   * alone on the next tick), and the initial 256 KiB window needs no round trip.
+   * alone on the next tick), and the initial 256 KiB window needs no round trip. While
+   * `maxPendingOpens` streams wait for the peer's ACK, the new stream's SYN and writes wait
+   * for one of them to be acknowledged (write() returns false, as for a full window).
    */
   openStream(): Stream {
     if (this.#state !== 'open') {
@@ -187,12 +221,37 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#nextStreamId += 2;
     const stream = new Stream(this.#owner, this, id, 'init');
     this.#streams.set(id, stream);
-    if (this.#options.maxStreamWindowSize > INITIAL_STREAM_WINDOW) {
-      stream._flushSyn(); // a larger window must be announced in a WindowUpdate frame
+    if (this.#opening.size >= this.#options.maxPendingOpens) {
+      stream._waitForSlot();
+      this.#openQueue.push(stream);
     } else {
-      process.nextTick(() => stream._flushSyn());
+      this.#opening.add(stream);
+      if (this.#options.maxStreamWindowSize > INITIAL_STREAM_WINDOW) {
+        stream._flushSyn(); // a larger window must be announced in a WindowUpdate frame
+      } else {
+        process.nextTick(() => stream._flushSyn());
+      }
     }
     return stream;
+  }
+
+  /** Gives the open slots freed by ACKs (or ended streams) to the streams waiting, in order. */
+  #grantOpens(): void {
+    const queue = this.#openQueue;
+    while (
+      this.#openQueueHead < queue.length &&
+      this.#opening.size < this.#options.maxPendingOpens
+    ) {
+      const stream = queue[this.#openQueueHead]!;
+      queue[this.#openQueueHead++] = undefined as unknown as Stream;
+      if (this.#streams.get(stream.id) !== stream) continue; // destroyed while it waited
+      this.#opening.add(stream);
+      stream._grant();
+    }
+    if (this.#openQueueHead === queue.length) {
+      this.#openQueue = [];
+      this.#openQueueHead = 0;
+    }
   }
 
   /**
@@ -559,6 +618,8 @@ export class Session extends EventEmitter<SessionEvents> {
   #streamDone(stream: Stream): void {
     if (this.#streams.get(stream.id) !== stream) return;
     this.#streams.delete(stream.id);
+    this.#halfClosed.delete(stream);
+    if (this.#opening.delete(stream)) this.#grantOpens();
     const i = this.#backlog.indexOf(stream);
     if (i >= 0) this.#backlog.splice(i, 1);
     if (this.#state === 'closing' && this.#streams.size === 0) this.#teardown(undefined, false);
@@ -581,6 +642,10 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#closeError = error;
     this.#decoder.stop();
     clearInterval(this.#keepAliveTimer);
+    this.#opening.clear();
+    this.#halfClosed.clear();
+    this.#openQueue = [];
+    this.#openQueueHead = 0;
     clearTimeout(this.#writeTimer);
     this.#writeTimer = undefined;
     debug('%s: session closed%s', this.#label, error ? `: ${error.message}` : '');
