@@ -1,5 +1,6 @@
 // The public surface of @plugwire/rpc: everything a user imports is listed here.
 
+export { ReceiveBudget } from './budget.js';
 export { type Codec, codecByName, codecNames } from './codec.js';
 export { jsonCodec } from './codecs/json.js';
 export { msgpackCodec } from './codecs/msgpack.js';
@@ -13,6 +14,7 @@ export {
   type ErrorObject,
   MessageTooLargeError,
   ProtocolError,
+  ReceiveBudgetExceededError,
   RpcError,
   RpcPeerError,
   TimeoutError,

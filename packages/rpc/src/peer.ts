@@ -19,6 +19,7 @@ import {
   type ErrorObject,
   MessageTooLargeError,
   ProtocolError,
+  ReceiveBudgetExceededError,
   RpcError,
   TimeoutError,
 } from './errors.js';
@@ -207,8 +208,10 @@ export class RpcPeer extends EventEmitter {
     this.name = o.name;
     this.exposeStack = o.exposeStack;
     this.connectionLost = o.connectionLost;
-    this.decoder = new FrameDecoder(o.maxMessageSize, (bytes, start, end) =>
-      this.receiveFrame(bytes, start, end),
+    this.decoder = new FrameDecoder(
+      o.maxMessageSize,
+      (bytes, start, end) => this.receiveFrame(bytes, start, end),
+      o.receiveBudget,
     );
     this.writer = new FrameWriter(o.maxMessageSize, (bytes) => this.stream.write(bytes));
     stream.on('data', (chunk: unknown) => this.receiveChunk(chunk));
@@ -561,6 +564,18 @@ export class RpcPeer extends EventEmitter {
           undefined,
         );
         this.shutdown(err, false, true);
+      } else if (err instanceof ReceiveBudgetExceededError) {
+        this.debug('%s', err.message);
+        // This stream holds no more: say why, then reset it (the remote may not stop sending).
+        this.reply(
+          errorResponse(null, ErrorCodes.MessageTooLarge, err.message, {
+            size: err.size,
+            limit: err.limit,
+          }),
+          undefined,
+        );
+        this.writer.flush();
+        this.shutdown(err, true, true);
       } else {
         // A bug of ours; close rather than take the process down.
         this.shutdown(err as Error, true, true);
