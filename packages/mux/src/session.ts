@@ -3,14 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import createDebug from 'debug';
 import { type ResolvedSessionOptions, resolveOptions, type SessionOptions } from './config.js';
-import {
-  Flag,
-  FrameType,
-  GoAwayCode,
-  HEADER_SIZE,
-  INITIAL_STREAM_WINDOW,
-  MAX_UINT32,
-} from './constants.js';
+import { Flag, FrameType, GoAwayCode, INITIAL_STREAM_WINDOW, MAX_UINT32 } from './constants.js';
 import { Deadlines } from './deadlines.js';
 import { FrameDecoder, type FrameSink } from './decode.js';
 import {
@@ -23,25 +16,11 @@ import {
   StreamCloseTimeoutError,
   StreamOpenTimeoutError,
   StreamsExhaustedError,
-  WriteTimeoutError,
 } from './errors.js';
-import { writeHeader } from './frame.js';
 import { Stream, type StreamOwner } from './stream.js';
+import { FrameWriter } from './writer.js';
 
 const debug = createDebug('plugwire:mux');
-
-/**
- * Payloads up to this size are copied into the write buffer next to their header, so that
- * the frames of a tick reach the socket as one buffer; larger ones are handed to the socket
- * as they are (a writev of header and payload), never copied. Measured (bench/micro.ts
- * 'sock echo', 64 in flight): copying wins for 40-byte messages, references win from
- * ~768 bytes (by 6-20%) and clearly from 2 KiB (20-28%); 16 KiB cost up to 30% more CPU.
- */
-const COPY_THRESHOLD = 512;
-
-/** The write buffer small frames are gathered in; a new one is taken when it is full. */
-const SLAB_SIZE = 64 * 1024;
-const EMPTY = Buffer.alloc(0);
 
 export type SessionRole = 'client' | 'server';
 
@@ -106,19 +85,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #dataLeft = 0;
   #dataFin = false;
 
-  // Writing: the frames of one tick reach the connection together at the end of the tick.
-  // Headers and small payloads are copied into #slab, where consecutive frames form one
-  // chunk ([#slabStart, #slabEnd) is not handed over yet); a large payload is handed over
-  // by reference after the chunk before it, with the connection corked so that the tick
-  // still ends in one writev. Writers wait for 'drain' when the socket buffer is full; the
-  // write timer catches a connection that stopped taking data.
-  #flushPending = false;
-  #connCorked = false;
-  #slab: Buffer = EMPTY;
-  #slabStart = 0;
-  #slabEnd = 0;
-  #drainWaiters: Array<(err?: Error | null) => void> = [];
-  #writeTimer: NodeJS.Timeout | undefined;
+  readonly #writer: FrameWriter;
   #endTimer: NodeJS.Timeout | undefined;
 
   constructor(conn: Duplex, role: SessionRole, options?: SessionOptions) {
@@ -147,15 +114,19 @@ export class Session extends EventEmitter<SessionEvents> {
       this.#resolveClosed = resolve;
     });
     const session = this;
+    const writer = new FrameWriter(conn, this.#options.connectionWriteTimeout, (err) =>
+      this.#teardown(err, true),
+    );
+    this.#writer = writer;
     this.#owner = {
       windowSize: this.#options.maxStreamWindowSize,
       get open() {
         return session.#state !== 'closed';
       },
-      sendControl: (type, flags, id, length) => this.#sendControl(type, flags, id, length),
-      sendData: (id, flags, payload) => this.#sendData(id, flags, payload),
-      sendDataV: (id, flags, pieces, length) => this.#sendDataV(id, flags, pieces, length),
-      whenWritable: (cb) => this.#whenWritable(cb),
+      sendControl: (type, flags, id, length) => writer.sendControl(type, flags, id, length),
+      sendData: (id, flags, payload) => writer.sendData(id, flags, payload),
+      sendDataV: (id, flags, pieces, length) => writer.sendDataV(id, flags, pieces, length),
+      whenWritable: (cb) => writer.whenWritable(cb),
       streamDone: (stream) => this.#streamDone(stream),
       acknowledged: (stream) => {
         if (this.#opening.delete(stream)) this.#grantOpens();
@@ -177,7 +148,6 @@ export class Session extends EventEmitter<SessionEvents> {
     conn.on('end', this.#onConnEnd);
     conn.on('error', this.#onConnError);
     conn.on('close', this.#onConnClose);
-    conn.on('drain', this.#onDrain);
     if (this.#options.enableKeepAlive) {
       this.#keepAliveTimer = setInterval(this.#keepAlive, this.#options.keepAliveInterval);
       this.#keepAliveTimer.unref();
@@ -472,138 +442,9 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#resolveClosed();
   };
 
-  // ---- sending -----------------------------------------------------------------------
-
-  /** Makes sure the frames written in this tick are flushed at its end. */
-  #begin(): void {
-    if (!this.#flushPending) {
-      this.#flushPending = true;
-      process.nextTick(this.#flush);
-    }
-  }
-
-  /** The slab, with room for `n` more bytes at #slabEnd. */
-  #room(n: number): Buffer {
-    if (this.#slabEnd + n > this.#slab.length) {
-      this.#handOver();
-      this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, n));
-      this.#slabStart = 0;
-      this.#slabEnd = 0;
-    }
-    return this.#slab;
-  }
-
-  /** Hands the gathered frames to the connection (the slab is never written there again). */
-  #handOver(): void {
-    if (this.#slabEnd > this.#slabStart) {
-      const chunk = this.#slab.subarray(this.#slabStart, this.#slabEnd);
-      this.#slabStart = this.#slabEnd;
-      this.#push(chunk);
-    }
-  }
-
-  #push(buf: Buffer): void {
-    if (!this.#conn.write(buf) && this.#writeTimer === undefined) {
-      this.#writeTimer = setTimeout(this.#onWriteTimeout, this.#options.connectionWriteTimeout);
-    }
-  }
-
-  readonly #flush = (): void => {
-    if (!this.#flushPending) return;
-    this.#flushPending = false;
-    this.#handOver();
-    if (this.#connCorked) {
-      this.#connCorked = false;
-      this.#conn.uncork();
-    }
-    // Writers held back by the gathered bytes (see #whenWritable) go on if the connection
-    // took them at once: a write that completes synchronously returns true, whatever its
-    // size, and no 'drain' follows.
-    if (this.#drainWaiters.length > 0 && !this.#conn.writableNeedDrain) this.#onDrain();
-  };
-
   #sendControl(type: FrameType, flags: number, id: number, length: number): void {
-    if (this.#state === 'closed') return;
-    this.#begin();
-    const slab = this.#room(HEADER_SIZE);
-    writeHeader(slab, this.#slabEnd, type, flags, id, length);
-    this.#slabEnd += HEADER_SIZE;
+    if (this.#state !== 'closed') this.#writer.sendControl(type, flags, id, length);
   }
-
-  #sendData(id: number, flags: number, payload: Buffer): void {
-    if (this.#state === 'closed') return;
-    this.#begin();
-    const n = payload.length;
-    if (n <= COPY_THRESHOLD) {
-      const slab = this.#room(HEADER_SIZE + n);
-      const at = this.#slabEnd;
-      writeHeader(slab, at, FrameType.Data, flags, id, n);
-      slab.set(payload, at + HEADER_SIZE);
-      this.#slabEnd = at + HEADER_SIZE + n;
-      return;
-    }
-    const slab = this.#room(HEADER_SIZE);
-    writeHeader(slab, this.#slabEnd, FrameType.Data, flags, id, n);
-    this.#slabEnd += HEADER_SIZE;
-    if (!this.#connCorked) {
-      this.#connCorked = true;
-      this.#conn.cork();
-    }
-    this.#handOver();
-    this.#push(payload);
-  }
-
-  #sendDataV(id: number, flags: number, pieces: Buffer[], length: number): void {
-    if (this.#state === 'closed') return;
-    this.#begin();
-    let slab = this.#room(HEADER_SIZE);
-    writeHeader(slab, this.#slabEnd, FrameType.Data, flags, id, length);
-    this.#slabEnd += HEADER_SIZE;
-    for (const piece of pieces) {
-      const n = piece.length;
-      if (n <= COPY_THRESHOLD) {
-        slab = this.#room(n);
-        slab.set(piece, this.#slabEnd);
-        this.#slabEnd += n;
-      } else {
-        if (!this.#connCorked) {
-          this.#connCorked = true;
-          this.#conn.cork();
-        }
-        this.#handOver();
-        this.#push(piece);
-      }
-    }
-  }
-
-  /**
-   * Calls `cb` once the connection can take more. Bytes gathered but not handed over yet
-   * count as written: if they fill the connection past its high-water mark, `cb` waits
-   * for the flush, and then for 'drain' if the connection did not take them at once.
-   */
-  #whenWritable(cb: (err?: Error | null) => void): void {
-    const conn = this.#conn;
-    if (this.#state === 'closed') cb(this.#closeError ?? new SessionClosedError());
-    else if (
-      conn.writableNeedDrain ||
-      conn.writableLength + this.#slabEnd - this.#slabStart >= conn.writableHighWaterMark
-    ) {
-      this.#drainWaiters.push(cb);
-    } else cb();
-  }
-
-  readonly #onDrain = (): void => {
-    clearTimeout(this.#writeTimer);
-    this.#writeTimer = undefined;
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const cb of waiters) cb();
-  };
-
-  readonly #onWriteTimeout = (): void => {
-    this.#writeTimer = undefined;
-    this.#teardown(new WriteTimeoutError(this.#options.connectionWriteTimeout), true);
-  };
 
   readonly #keepAlive = (): void => {
     this.ping().catch((err: unknown) => {
@@ -646,8 +487,6 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#halfClosed.clear();
     this.#openQueue = [];
     this.#openQueueHead = 0;
-    clearTimeout(this.#writeTimer);
-    this.#writeTimer = undefined;
     debug('%s: session closed%s', this.#label, error ? `: ${error.message}` : '');
 
     const streamError = error ?? new SessionClosedError();
@@ -661,15 +500,12 @@ export class Session extends EventEmitter<SessionEvents> {
       ping.reject(streamError);
     }
     this.#pings.clear();
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const cb of waiters) cb(streamError);
+    this.#writer.close(streamError);
 
     const conn = this.#conn;
     conn.off('data', this.#onConnData);
-    conn.off('drain', this.#onDrain);
     // Frames of this tick (a GoAway, FINs) still go out when the connection is ended.
-    this.#flush();
+    this.#writer.flush();
     if (conn.destroyed) {
       this.#resolveClosed();
     } else if (abort && goAway === undefined) {
