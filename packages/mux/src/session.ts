@@ -523,3 +523,13 @@ export class Session extends EventEmitter<SessionEvents> {
 function frameName(type: FrameType): string {
   return type === FrameType.Data ? 'Data' : 'WindowUpdate';
 }
+
+/** A session in the client role (odd stream ids): the side that dialled, the host in plugwire. */
+export function createClientSession(conn: Duplex, options?: SessionOptions): Session {
+  return new Session(conn, 'client', options);
+}
+
+/** A session in the server role (even stream ids): the side that listened, the plugin. */
+export function createServerSession(conn: Duplex, options?: SessionOptions): Session {
+  return new Session(conn, 'server', options);
+}

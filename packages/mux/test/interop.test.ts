@@ -24,10 +24,10 @@ import type { Readable, Writable } from 'node:stream';
 import { after, before, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { goBuild, goMissing } from '../../../scripts/go.mjs';
+import { INITIAL_STREAM_WINDOW } from '../src/constants.js';
 import {
   createClientSession,
   createServerSession,
-  INITIAL_STREAM_WINDOW,
   MuxBroker,
   RemoteGoAwayError,
   type Session,
