@@ -7,11 +7,26 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Codec } from '../src/codec.js';
 import { jsonCodec } from '../src/codecs/json.js';
 import type { RpcPeerOptions } from '../src/config.js';
 import { encodeFrame, FrameDecoder } from '../src/framing.js';
 import { RpcPeer } from '../src/peer.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/**
+ * Bytes of ArrayBuffer memory still reachable, after a full GC. Buffers live outside the V8
+ * heap (heapUsed misses them) and untouched pages are not resident (RSS misses an eager
+ * allocation nobody wrote to): this is the measure that sees them.
+ */
+export function liveArrayBuffers(): number {
+  gc();
+  return process.memoryUsage().arrayBuffers;
+}
 
 /**
  * Two connected in-memory Duplex ends. Ending one ends the other's readable side; destroying
