@@ -96,6 +96,16 @@ export class MuxBroker {
     session.once('close', () => this.close());
   }
 
+  /** Streams the peer dialled that named their id and wait for `accept(id)` here. */
+  get heldStreams(): number {
+    return this.#held.size;
+  }
+
+  /** Streams the peer opened that have not sent their 4-byte id yet. */
+  get unidentifiedStreams(): number {
+    return this.#identifying.size;
+  }
+
   /** A fresh id for `accept()`: odd on the client (host) side, even on the server side. */
   nextId(): number {
     const id = this.#nextId;
