@@ -207,23 +207,25 @@ test(
   'a dialled broker stream that never sends its id is reset after the broker timeout',
   T,
   async (t) => {
-    const { session, peer } = brokerPair({ timeout: 50 });
+    const { session, peer, broker } = brokerPair({ timeout: 50 });
     t.after(() => session.destroy());
     holdLoop(t);
     peer.send(FrameType.WindowUpdate, Flag.SYN, 2, 0);
     const rst = await peer.waitFor(isRst);
     assert.equal(rst.streamId, 2);
     assert.equal(session.numStreams, 0);
+    assert.equal(broker.unidentifiedStreams, 0);
   },
 );
 
 test('dialled broker streams beyond maxPendingStreams are reset at once', T, async (t) => {
-  const { session, peer } = brokerPair({ maxPendingStreams: 8 });
+  const { session, peer, broker } = brokerPair({ maxPendingStreams: 8 });
   t.after(() => session.destroy());
   for (let i = 1; i <= 1000; i++) peer.send(FrameType.WindowUpdate, Flag.SYN, 2 * i, 0);
   const resets = await frames(peer, isRst, 992);
   assert.equal(resets[0]!.streamId, 18, 'the first 8 wait for their id, the 9th is reset');
   assert.equal(session.numStreams, 8);
+  assert.equal(broker.unidentifiedStreams, 8);
 });
 
 test(
