@@ -14,7 +14,8 @@ import {
   StreamCloseTimeoutError,
   StreamOpenTimeoutError,
 } from '../src/errors.js';
-import { type RawFrame, rawPair } from './helpers.js';
+import { Session } from '../src/session.js';
+import { duplexPair, type RawFrame, rawPair } from './helpers.js';
 
 /** A hang fails the test rather than the suite (old code never closes, for one). */
 const T = { timeout: 10_000 };
@@ -288,4 +289,27 @@ test('an error GoAway closes the session with RemoteGoAwayError, code and reason
   assert.equal(err.reason, GoAwayCode.InternalError);
   assert.equal(session.closeError, err);
   await session.closed;
+});
+
+test('limits that cannot be honoured are refused with a RangeError naming the option', T, () => {
+  const [a] = duplexPair();
+  for (const [options, name] of [
+    [{ maxPendingOpens: 0 }, /maxPendingOpens/],
+    [{ maxPendingOpens: 1.5 }, /maxPendingOpens/],
+    [{ streamOpenTimeout: -1 }, /streamOpenTimeout/],
+    [{ streamCloseTimeout: 2 ** 31 }, /streamCloseTimeout/],
+    [{ streamCloseTimeout: Number.NaN }, /streamCloseTimeout/],
+  ] as const) {
+    assert.throws(() => new Session(a, 'client', options), { name: 'RangeError', message: name });
+  }
+  const session = new Session(a, 'client', { enableKeepAlive: false });
+  assert.throws(() => new MuxBroker(session, { timeout: 0 }), {
+    name: 'RangeError',
+    message: /timeout/,
+  });
+  assert.throws(() => new MuxBroker(session, { maxPendingStreams: 0 }), {
+    name: 'RangeError',
+    message: /maxPendingStreams/,
+  });
+  session.destroy();
 });

@@ -84,3 +84,10 @@ test('the peer whose partial message exceeds the shared budget closes; the other
   await once(first, 'close');
   assert.equal(budget.used, 400 * KiB + 4, 'only the second peer still holds bytes');
 });
+
+test('a receive budget must be a positive number of bytes, and receiveBudget a ReceiveBudget', () => {
+  for (const bad of [0, -1, 1.5, Number.NaN]) {
+    assert.throws(() => new ReceiveBudget(bad), RangeError);
+  }
+  assert.throws(() => peerAndRaw({ receiveBudget: {} as never }), /receiveBudget/);
+});
