@@ -6,7 +6,15 @@ import {
   type Session,
   type SessionOptions,
 } from '@plugwire/mux';
-import { type Codec, ErrorCodes, RpcError, RpcPeer, type RpcPeerOptions } from '@plugwire/rpc';
+import {
+  type Codec,
+  ErrorCodes,
+  ReceiveBudget,
+  RpcError,
+  RpcPeer,
+  type RpcPeerOptions,
+  defaults as rpcDefaults,
+} from '@plugwire/rpc';
 import { ControlMethod, CoreErrorCode } from './constants.js';
 import { UnknownPluginError } from './errors.js';
 import type { PluginContext, PluginSet } from './plugin.js';
@@ -14,6 +22,15 @@ import type { PluginContext, PluginSet } from './plugin.js';
 // One host↔plugin connection above the transport: the yamux session, the broker, the control
 // channel and dispensing. The same code runs over a socket to a plugin process and over an
 // in-memory pair in one process (the test harness), so tests of the latter cover the former.
+
+/**
+ * The RPC peers of one connection share one receive budget: a remote that starts a large
+ * message on every stream and never finishes them holds at most this much of our memory,
+ * not maxMessageSize per stream. Two messages of the largest size may arrive at once.
+ */
+function receiveBudget(maxMessageSize: number | undefined): ReceiveBudget {
+  return new ReceiveBudget(2 * (maxMessageSize || rpcDefaults.maxMessageSize));
+}
 
 /** What both ends of a connection agreed on. */
 export interface ConnectionParams {
@@ -54,6 +71,7 @@ export class HostConnection {
       codec: params.codec,
       ...(params.maxMessageSize ? { maxMessageSize: params.maxMessageSize } : {}),
       ...(connectionLost ? { connectionLost } : {}),
+      receiveBudget: receiveBudget(params.maxMessageSize),
     };
     // The first stream the host opens is the control channel.
     this.control = this.peer(this.session.openStream(), 'control');
@@ -144,6 +162,7 @@ export function servePluginConnection(conn: Duplex, o: PluginConnectionOptions):
     codec: o.codec,
     exposeStack: o.exposeStack ?? false,
     ...(o.maxMessageSize ? { maxMessageSize: o.maxMessageSize } : {}),
+    receiveBudget: receiveBudget(o.maxMessageSize),
   };
   let control: RpcPeer | undefined;
   session.on('stream', (stream) => {

@@ -1,4 +1,5 @@
 import createDebug from 'debug';
+import { Deadlines } from './deadlines.js';
 import { BrokerError, BrokerTimeoutError, SessionClosedError } from './errors.js';
 import type { Session } from './session.js';
 import type { Stream } from './stream.js';
@@ -9,11 +10,24 @@ export interface BrokerOptions {
   /**
    * How long `accept(id)` waits for the peer to dial, how long a dialled stream waits for
    * `accept(id)` here before it is reset, and how long `dial(id)` waits for the ack.
-   * go-plugin hard-codes 5 s.
+   * go-plugin hard-codes 5 s. It also bounds how long a stream the peer opened may take
+   * to send its 4-byte id.
    * @default 5000 (ms)
    */
   timeout?: number;
+  /**
+   * Streams the peer opened that wait here, for their 4-byte id or for `accept(id)`. A
+   * stream beyond it is reset at once, so a peer that opens streams and never names them
+   * holds at most this many (each bounded by the session's stream window).
+   * @default 256 (Go's yamux AcceptBacklog)
+   */
+  maxPendingStreams?: number;
 }
+
+export const brokerDefaults = {
+  timeout: 5000,
+  maxPendingStreams: 256,
+} as const;
 
 export interface BrokerCallOptions {
   /** Overrides the broker's timeout for this call (ms). */
@@ -27,6 +41,12 @@ interface PendingAccept {
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
   cleanup: () => void;
+}
+
+/** A stream the peer opened, still to send its id. */
+interface Identifying {
+  stream: Stream;
+  stop: () => void;
 }
 
 interface HeldStream {
@@ -50,6 +70,8 @@ interface HeldStream {
 export class MuxBroker {
   readonly #session: Session;
   readonly #timeout: number;
+  readonly #maxPending: number;
+  readonly #identifying: Deadlines<Identifying>;
   #nextId: number;
   readonly #pending = new Map<number, PendingAccept>();
   readonly #held = new Map<number, HeldStream>();
@@ -57,9 +79,31 @@ export class MuxBroker {
 
   constructor(session: Session, options: BrokerOptions = {}) {
     this.#session = session;
-    this.#timeout = options.timeout ?? 5000;
+    this.#timeout = options.timeout ?? brokerDefaults.timeout;
+    this.#maxPending = options.maxPendingStreams ?? brokerDefaults.maxPendingStreams;
+    if (typeof this.#timeout !== 'number' || !(this.#timeout > 0 && this.#timeout <= 0x7fff_ffff)) {
+      throw new RangeError('timeout must be a number of ms in (0, 2^31 - 1]');
+    }
+    if (!Number.isInteger(this.#maxPending) || this.#maxPending < 1) {
+      throw new RangeError('maxPendingStreams must be a positive integer');
+    }
+    this.#identifying = new Deadlines(this.#timeout, (item) => {
+      debug('a dialled stream sent no id within %d ms: resetting', this.#timeout);
+      item.stop();
+      item.stream.destroy();
+    });
     this.#nextId = session.role === 'client' ? 1 : 2;
     session.once('close', () => this.close());
+  }
+
+  /** Streams the peer dialled that named their id and wait for `accept(id)` here. */
+  get heldStreams(): number {
+    return this.#held.size;
+  }
+
+  /** Streams the peer opened that have not sent their 4-byte id yet. */
+  get unidentifiedStreams(): number {
+    return this.#identifying.size;
   }
 
   /** A fresh id for `accept()`: odd on the client (host) side, even on the server side. */
@@ -166,7 +210,15 @@ export class MuxBroker {
    */
   handleStream(stream: Stream): void {
     stream.on('error', swallow);
-    readId(stream, (err, id) => {
+    if (this.#closed || this.#identifying.size + this.#held.size >= this.#maxPending) {
+      debug('%d dialled streams wait already: resetting a new one', this.#maxPending);
+      stream.destroy();
+      return;
+    }
+    const item: Identifying = { stream, stop: () => {} };
+    this.#identifying.add(item);
+    item.stop = readId(stream, (err, id) => {
+      this.#identifying.delete(item);
       if (err || id === undefined) {
         stream.destroy();
         return;
@@ -217,6 +269,12 @@ export class MuxBroker {
       h.stream.destroy();
     }
     this.#held.clear();
+    const identifying = [...this.#identifying.keys()];
+    this.#identifying.clear();
+    for (const item of identifying) {
+      item.stop();
+      item.stream.destroy();
+    }
   }
 
   #ack(id: number, stream: Stream): Stream {

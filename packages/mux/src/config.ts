@@ -9,6 +9,29 @@ export interface SessionOptions {
    */
   acceptBacklog?: number;
   /**
+   * Streams opened here that the peer has not acknowledged (ACK) yet. Beyond it, a new
+   * stream waits: its SYN, and whatever is written to it, go out as earlier opens are
+   * acknowledged (or end). Go's yamux blocks OpenStream the same way, and refuses with RST
+   * the opens beyond its AcceptBacklog of 256 that arrive before its application accepts:
+   * a burst of opens to a Go peer must not outrun its backlog.
+   * @default 256
+   */
+  maxPendingOpens?: number;
+  /**
+   * How long a stream opened here may wait for the peer's ACK. When one waits longer, the
+   * peer is taken to be unable to answer and the session is closed with
+   * StreamOpenTimeoutError (hashicorp/yamux's StreamOpenTimeout). 0 disables it.
+   * @default 75_000 (ms)
+   */
+  streamOpenTimeout?: number;
+  /**
+   * How long a stream we half-closed (end(), FIN sent) waits for the peer's FIN. Then it is
+   * reset (RST) and leaves the session, so a peer that never closes its side cannot pin the
+   * stream's memory (hashicorp/yamux's StreamCloseTimeout). 0 disables it.
+   * @default 300_000 (ms, 5 minutes)
+   */
+  streamCloseTimeout?: number;
+  /**
    * Ping the peer every `keepAliveInterval` and close the session when a ping is not
    * answered within `connectionWriteTimeout`, so a dead peer is noticed even on an idle
    * connection.
@@ -36,10 +59,16 @@ export interface SessionOptions {
   name?: string;
 }
 
+/** The longest delay setTimeout honours (it fires at once beyond it). */
+const MAX_TIMER_MS = 0x7fff_ffff;
+
 export type ResolvedSessionOptions = Required<SessionOptions>;
 
 export const defaults = {
   acceptBacklog: 256,
+  maxPendingOpens: 256,
+  streamOpenTimeout: 75_000,
+  streamCloseTimeout: 300_000,
   enableKeepAlive: true,
   keepAliveInterval: 30_000,
   connectionWriteTimeout: 10_000,
@@ -51,6 +80,9 @@ export const defaults = {
 export function resolveOptions(options: SessionOptions = {}): ResolvedSessionOptions {
   const o: ResolvedSessionOptions = {
     acceptBacklog: options.acceptBacklog ?? defaults.acceptBacklog,
+    maxPendingOpens: options.maxPendingOpens ?? defaults.maxPendingOpens,
+    streamOpenTimeout: options.streamOpenTimeout ?? defaults.streamOpenTimeout,
+    streamCloseTimeout: options.streamCloseTimeout ?? defaults.streamCloseTimeout,
     enableKeepAlive: options.enableKeepAlive ?? defaults.enableKeepAlive,
     keepAliveInterval: options.keepAliveInterval ?? defaults.keepAliveInterval,
     connectionWriteTimeout: options.connectionWriteTimeout ?? defaults.connectionWriteTimeout,
@@ -59,6 +91,15 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedSessionOpt
   };
   if (!Number.isInteger(o.acceptBacklog) || o.acceptBacklog < 0) {
     throw new RangeError('acceptBacklog must be a non-negative integer');
+  }
+  if (!Number.isInteger(o.maxPendingOpens) || o.maxPendingOpens < 1) {
+    throw new RangeError('maxPendingOpens must be a positive integer');
+  }
+  for (const name of ['streamOpenTimeout', 'streamCloseTimeout'] as const) {
+    const v = o[name];
+    if (typeof v !== 'number' || !(v >= 0 && v <= MAX_TIMER_MS)) {
+      throw new RangeError(`${name} must be a number of ms in [0, 2^31 - 1] (0 disables it)`);
+    }
   }
   if (!(o.keepAliveInterval > 0)) throw new RangeError('keepAliveInterval must be > 0');
   if (!(o.connectionWriteTimeout > 0)) throw new RangeError('connectionWriteTimeout must be > 0');

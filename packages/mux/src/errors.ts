@@ -84,6 +84,36 @@ export class WriteTimeoutError extends MuxError {
   }
 }
 
+/**
+ * A stream opened here got no ACK within `streamOpenTimeout`: the peer cannot answer, and
+ * the session is closed with this error (hashicorp/yamux closes its session the same way).
+ */
+export class StreamOpenTimeoutError extends MuxError {
+  readonly streamId: number;
+  constructor(streamId: number, ms: number) {
+    super(
+      'PLUGWIRE_MUX_STREAM_OPEN_TIMEOUT',
+      `stream ${streamId} was not acknowledged by the peer within ${ms} ms; closing the session`,
+    );
+    this.streamId = streamId;
+  }
+}
+
+/**
+ * A stream we half-closed got no FIN from the peer within `streamCloseTimeout`; it was
+ * reset. Only streams with an 'error' listener see it.
+ */
+export class StreamCloseTimeoutError extends MuxError {
+  readonly streamId: number;
+  constructor(streamId: number, ms: number) {
+    super(
+      'PLUGWIRE_MUX_STREAM_CLOSE_TIMEOUT',
+      `stream ${streamId}: the peer did not close its side within ${ms} ms of ours; reset`,
+    );
+    this.streamId = streamId;
+  }
+}
+
 /** A broker stream was not dialled, accepted or acknowledged in time. */
 export class BrokerTimeoutError extends MuxError {
   readonly brokerId: number;

@@ -3,14 +3,8 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import createDebug from 'debug';
 import { type ResolvedSessionOptions, resolveOptions, type SessionOptions } from './config.js';
-import {
-  Flag,
-  FrameType,
-  GoAwayCode,
-  HEADER_SIZE,
-  INITIAL_STREAM_WINDOW,
-  MAX_UINT32,
-} from './constants.js';
+import { Flag, FrameType, GoAwayCode, INITIAL_STREAM_WINDOW, MAX_UINT32 } from './constants.js';
+import { Deadlines } from './deadlines.js';
 import { FrameDecoder, type FrameSink } from './decode.js';
 import {
   KeepAliveTimeoutError,
@@ -19,26 +13,14 @@ import {
   ProtocolError,
   RemoteGoAwayError,
   SessionClosedError,
+  StreamCloseTimeoutError,
+  StreamOpenTimeoutError,
   StreamsExhaustedError,
-  WriteTimeoutError,
 } from './errors.js';
-import { writeHeader } from './frame.js';
 import { Stream, type StreamOwner } from './stream.js';
+import { FrameWriter } from './writer.js';
 
 const debug = createDebug('plugwire:mux');
-
-/**
- * Payloads up to this size are copied into the write buffer next to their header, so that
- * the frames of a tick reach the socket as one buffer; larger ones are handed to the socket
- * as they are (a writev of header and payload), never copied. Measured (bench/micro.ts
- * 'sock echo', 64 in flight): copying wins for 40-byte messages, references win from
- * ~768 bytes (by 6-20%) and clearly from 2 KiB (20-28%); 16 KiB cost up to 30% more CPU.
- */
-const COPY_THRESHOLD = 512;
-
-/** The write buffer small frames are gathered in; a new one is taken when it is full. */
-const SLAB_SIZE = 64 * 1024;
-const EMPTY = Buffer.alloc(0);
 
 export type SessionRole = 'client' | 'server';
 
@@ -86,6 +68,14 @@ export class Session extends EventEmitter<SessionEvents> {
   #backlog: Stream[] = [];
   #acceptWaiters: Array<{ resolve: (s: Stream) => void; reject: (e: Error) => void }> = [];
 
+  // Streams opened here: those holding one of the `maxPendingOpens` slots until the peer's
+  // ACK (with their open deadline), and those waiting for a slot, oldest first.
+  readonly #opening: Deadlines<Stream>;
+  #openQueue: Stream[] = [];
+  #openQueueHead = 0;
+  /** Streams we half-closed, waiting for the peer's FIN (streamCloseTimeout). */
+  readonly #halfClosed: Deadlines<Stream>;
+
   #pings = new Map<number, PendingPing>();
   #nextPingId = 0;
   #keepAliveTimer: NodeJS.Timeout | undefined;
@@ -95,19 +85,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #dataLeft = 0;
   #dataFin = false;
 
-  // Writing: the frames of one tick reach the connection together at the end of the tick.
-  // Headers and small payloads are copied into #slab, where consecutive frames form one
-  // chunk ([#slabStart, #slabEnd) is not handed over yet); a large payload is handed over
-  // by reference after the chunk before it, with the connection corked so that the tick
-  // still ends in one writev. Writers wait for 'drain' when the socket buffer is full; the
-  // write timer catches a connection that stopped taking data.
-  #flushPending = false;
-  #connCorked = false;
-  #slab: Buffer = EMPTY;
-  #slabStart = 0;
-  #slabEnd = 0;
-  #drainWaiters: Array<(err?: Error | null) => void> = [];
-  #writeTimer: NodeJS.Timeout | undefined;
+  readonly #writer: FrameWriter;
   #endTimer: NodeJS.Timeout | undefined;
 
   constructor(conn: Duplex, role: SessionRole, options?: SessionOptions) {
@@ -117,20 +95,45 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#options = resolveOptions(options);
     this.#label = this.#options.name || role;
     this.#nextStreamId = role === 'client' ? 1 : 2;
+    const openTimeout = this.#options.streamOpenTimeout;
+    this.#opening = new Deadlines(openTimeout, (stream) => {
+      debug('%s: stream %d not acknowledged within %d ms', this.#label, stream.id, openTimeout);
+      this.#teardown(new StreamOpenTimeoutError(stream.id, openTimeout), true);
+    });
+    const closeTimeout = this.#options.streamCloseTimeout;
+    this.#halfClosed = new Deadlines(closeTimeout, (stream) => {
+      debug(
+        '%s: stream %d: no FIN within %d ms of ours, reset',
+        this.#label,
+        stream.id,
+        closeTimeout,
+      );
+      stream._closeTimedOut(new StreamCloseTimeoutError(stream.id, closeTimeout));
+    });
     this.#closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
     const session = this;
+    const writer = new FrameWriter(conn, this.#options.connectionWriteTimeout, (err) =>
+      this.#teardown(err, true),
+    );
+    this.#writer = writer;
     this.#owner = {
       windowSize: this.#options.maxStreamWindowSize,
       get open() {
         return session.#state !== 'closed';
       },
-      sendControl: (type, flags, id, length) => this.#sendControl(type, flags, id, length),
-      sendData: (id, flags, payload) => this.#sendData(id, flags, payload),
-      sendDataV: (id, flags, pieces, length) => this.#sendDataV(id, flags, pieces, length),
-      whenWritable: (cb) => this.#whenWritable(cb),
+      sendControl: (type, flags, id, length) => writer.sendControl(type, flags, id, length),
+      sendData: (id, flags, payload) => writer.sendData(id, flags, payload),
+      sendDataV: (id, flags, pieces, length) => writer.sendDataV(id, flags, pieces, length),
+      whenWritable: (cb) => writer.whenWritable(cb),
       streamDone: (stream) => this.#streamDone(stream),
+      acknowledged: (stream) => {
+        if (this.#opening.delete(stream)) this.#grantOpens();
+      },
+      halfClosed: (stream) => {
+        if (closeTimeout > 0 && this.#state !== 'closed') this.#halfClosed.add(stream);
+      },
     };
     const sink: FrameSink = {
       onHeader: (type, flags, id, length) => this.#onHeader(type, flags, id, length),
@@ -145,7 +148,6 @@ export class Session extends EventEmitter<SessionEvents> {
     conn.on('end', this.#onConnEnd);
     conn.on('error', this.#onConnError);
     conn.on('close', this.#onConnClose);
-    conn.on('drain', this.#onDrain);
     if (this.#options.enableKeepAlive) {
       this.#keepAliveTimer = setInterval(this.#keepAlive, this.#options.keepAliveInterval);
       this.#keepAliveTimer.unref();
@@ -175,7 +177,9 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /**
    * Opens a stream. It can be written to at once: the SYN goes with the first frame (or
-   * alone on the next tick), and the initial 256 KiB window needs no round trip.
+   * alone on the next tick), and the initial 256 KiB window needs no round trip. While
+   * `maxPendingOpens` streams wait for the peer's ACK, the new stream's SYN and writes wait
+   * for one of them to be acknowledged (write() returns false, as for a full window).
    */
   openStream(): Stream {
     if (this.#state !== 'open') {
@@ -187,12 +191,37 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#nextStreamId += 2;
     const stream = new Stream(this.#owner, this, id, 'init');
     this.#streams.set(id, stream);
-    if (this.#options.maxStreamWindowSize > INITIAL_STREAM_WINDOW) {
-      stream._flushSyn(); // a larger window must be announced in a WindowUpdate frame
+    if (this.#opening.size >= this.#options.maxPendingOpens) {
+      stream._waitForSlot();
+      this.#openQueue.push(stream);
     } else {
-      process.nextTick(() => stream._flushSyn());
+      this.#opening.add(stream);
+      if (this.#options.maxStreamWindowSize > INITIAL_STREAM_WINDOW) {
+        stream._flushSyn(); // a larger window must be announced in a WindowUpdate frame
+      } else {
+        process.nextTick(() => stream._flushSyn());
+      }
     }
     return stream;
+  }
+
+  /** Gives the open slots freed by ACKs (or ended streams) to the streams waiting, in order. */
+  #grantOpens(): void {
+    const queue = this.#openQueue;
+    while (
+      this.#openQueueHead < queue.length &&
+      this.#opening.size < this.#options.maxPendingOpens
+    ) {
+      const stream = queue[this.#openQueueHead]!;
+      queue[this.#openQueueHead++] = undefined as unknown as Stream;
+      if (this.#streams.get(stream.id) !== stream) continue; // destroyed while it waited
+      this.#opening.add(stream);
+      stream._grant();
+    }
+    if (this.#openQueueHead === queue.length) {
+      this.#openQueue = [];
+      this.#openQueueHead = 0;
+    }
   }
 
   /**
@@ -413,138 +442,9 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#resolveClosed();
   };
 
-  // ---- sending -----------------------------------------------------------------------
-
-  /** Makes sure the frames written in this tick are flushed at its end. */
-  #begin(): void {
-    if (!this.#flushPending) {
-      this.#flushPending = true;
-      process.nextTick(this.#flush);
-    }
-  }
-
-  /** The slab, with room for `n` more bytes at #slabEnd. */
-  #room(n: number): Buffer {
-    if (this.#slabEnd + n > this.#slab.length) {
-      this.#handOver();
-      this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, n));
-      this.#slabStart = 0;
-      this.#slabEnd = 0;
-    }
-    return this.#slab;
-  }
-
-  /** Hands the gathered frames to the connection (the slab is never written there again). */
-  #handOver(): void {
-    if (this.#slabEnd > this.#slabStart) {
-      const chunk = this.#slab.subarray(this.#slabStart, this.#slabEnd);
-      this.#slabStart = this.#slabEnd;
-      this.#push(chunk);
-    }
-  }
-
-  #push(buf: Buffer): void {
-    if (!this.#conn.write(buf) && this.#writeTimer === undefined) {
-      this.#writeTimer = setTimeout(this.#onWriteTimeout, this.#options.connectionWriteTimeout);
-    }
-  }
-
-  readonly #flush = (): void => {
-    if (!this.#flushPending) return;
-    this.#flushPending = false;
-    this.#handOver();
-    if (this.#connCorked) {
-      this.#connCorked = false;
-      this.#conn.uncork();
-    }
-    // Writers held back by the gathered bytes (see #whenWritable) go on if the connection
-    // took them at once: a write that completes synchronously returns true, whatever its
-    // size, and no 'drain' follows.
-    if (this.#drainWaiters.length > 0 && !this.#conn.writableNeedDrain) this.#onDrain();
-  };
-
   #sendControl(type: FrameType, flags: number, id: number, length: number): void {
-    if (this.#state === 'closed') return;
-    this.#begin();
-    const slab = this.#room(HEADER_SIZE);
-    writeHeader(slab, this.#slabEnd, type, flags, id, length);
-    this.#slabEnd += HEADER_SIZE;
+    if (this.#state !== 'closed') this.#writer.sendControl(type, flags, id, length);
   }
-
-  #sendData(id: number, flags: number, payload: Buffer): void {
-    if (this.#state === 'closed') return;
-    this.#begin();
-    const n = payload.length;
-    if (n <= COPY_THRESHOLD) {
-      const slab = this.#room(HEADER_SIZE + n);
-      const at = this.#slabEnd;
-      writeHeader(slab, at, FrameType.Data, flags, id, n);
-      slab.set(payload, at + HEADER_SIZE);
-      this.#slabEnd = at + HEADER_SIZE + n;
-      return;
-    }
-    const slab = this.#room(HEADER_SIZE);
-    writeHeader(slab, this.#slabEnd, FrameType.Data, flags, id, n);
-    this.#slabEnd += HEADER_SIZE;
-    if (!this.#connCorked) {
-      this.#connCorked = true;
-      this.#conn.cork();
-    }
-    this.#handOver();
-    this.#push(payload);
-  }
-
-  #sendDataV(id: number, flags: number, pieces: Buffer[], length: number): void {
-    if (this.#state === 'closed') return;
-    this.#begin();
-    let slab = this.#room(HEADER_SIZE);
-    writeHeader(slab, this.#slabEnd, FrameType.Data, flags, id, length);
-    this.#slabEnd += HEADER_SIZE;
-    for (const piece of pieces) {
-      const n = piece.length;
-      if (n <= COPY_THRESHOLD) {
-        slab = this.#room(n);
-        slab.set(piece, this.#slabEnd);
-        this.#slabEnd += n;
-      } else {
-        if (!this.#connCorked) {
-          this.#connCorked = true;
-          this.#conn.cork();
-        }
-        this.#handOver();
-        this.#push(piece);
-      }
-    }
-  }
-
-  /**
-   * Calls `cb` once the connection can take more. Bytes gathered but not handed over yet
-   * count as written: if they fill the connection past its high-water mark, `cb` waits
-   * for the flush, and then for 'drain' if the connection did not take them at once.
-   */
-  #whenWritable(cb: (err?: Error | null) => void): void {
-    const conn = this.#conn;
-    if (this.#state === 'closed') cb(this.#closeError ?? new SessionClosedError());
-    else if (
-      conn.writableNeedDrain ||
-      conn.writableLength + this.#slabEnd - this.#slabStart >= conn.writableHighWaterMark
-    ) {
-      this.#drainWaiters.push(cb);
-    } else cb();
-  }
-
-  readonly #onDrain = (): void => {
-    clearTimeout(this.#writeTimer);
-    this.#writeTimer = undefined;
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const cb of waiters) cb();
-  };
-
-  readonly #onWriteTimeout = (): void => {
-    this.#writeTimer = undefined;
-    this.#teardown(new WriteTimeoutError(this.#options.connectionWriteTimeout), true);
-  };
 
   readonly #keepAlive = (): void => {
     this.ping().catch((err: unknown) => {
@@ -559,6 +459,8 @@ export class Session extends EventEmitter<SessionEvents> {
   #streamDone(stream: Stream): void {
     if (this.#streams.get(stream.id) !== stream) return;
     this.#streams.delete(stream.id);
+    this.#halfClosed.delete(stream);
+    if (this.#opening.delete(stream)) this.#grantOpens();
     const i = this.#backlog.indexOf(stream);
     if (i >= 0) this.#backlog.splice(i, 1);
     if (this.#state === 'closing' && this.#streams.size === 0) this.#teardown(undefined, false);
@@ -581,8 +483,10 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#closeError = error;
     this.#decoder.stop();
     clearInterval(this.#keepAliveTimer);
-    clearTimeout(this.#writeTimer);
-    this.#writeTimer = undefined;
+    this.#opening.clear();
+    this.#halfClosed.clear();
+    this.#openQueue = [];
+    this.#openQueueHead = 0;
     debug('%s: session closed%s', this.#label, error ? `: ${error.message}` : '');
 
     const streamError = error ?? new SessionClosedError();
@@ -596,15 +500,12 @@ export class Session extends EventEmitter<SessionEvents> {
       ping.reject(streamError);
     }
     this.#pings.clear();
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const cb of waiters) cb(streamError);
+    this.#writer.close(streamError);
 
     const conn = this.#conn;
     conn.off('data', this.#onConnData);
-    conn.off('drain', this.#onDrain);
     // Frames of this tick (a GoAway, FINs) still go out when the connection is ended.
-    this.#flush();
+    this.#writer.flush();
     if (conn.destroyed) {
       this.#resolveClosed();
     } else if (abort && goAway === undefined) {
@@ -621,4 +522,14 @@ export class Session extends EventEmitter<SessionEvents> {
 
 function frameName(type: FrameType): string {
   return type === FrameType.Data ? 'Data' : 'WindowUpdate';
+}
+
+/** A session in the client role (odd stream ids): the side that dialled, the host in plugwire. */
+export function createClientSession(conn: Duplex, options?: SessionOptions): Session {
+  return new Session(conn, 'client', options);
+}
+
+/** A session in the server role (even stream ids): the side that listened, the plugin. */
+export function createServerSession(conn: Duplex, options?: SessionOptions): Session {
+  return new Session(conn, 'server', options);
 }

@@ -42,6 +42,10 @@ export interface StreamOwner {
   whenWritable(cb: (err?: Error | null) => void): void;
   /** The stream reached `closed` or `reset`: take it out of the table. */
   streamDone(stream: Stream): void;
+  /** The peer acknowledged a stream opened here: its open slot is free. */
+  acknowledged(stream: Stream): void;
+  /** We sent FIN and the peer has not: start waiting for its FIN (streamCloseTimeout). */
+  halfClosed(stream: Stream): void;
 }
 
 /**
@@ -81,6 +85,13 @@ export class Stream extends Duplex {
   #outOffset = 0;
   #outCallback: ((err?: Error | null) => void) | null = null;
 
+  /**
+   * Opened here while `maxPendingOpens` streams were waiting for their ACK: the SYN may not
+   * go out yet, so writes and end() wait (in #out and #finalCallback) for `_grant()`.
+   */
+  #waitingForSlot = false;
+  #finalCallback: ((err?: Error | null) => void) | null = null;
+
   /** @internal Sessions create streams; applications get them from openStream/accept. */
   constructor(owner: StreamOwner, session: Session, id: number, state: 'init' | 'synReceived') {
     super({ allowHalfOpen: true });
@@ -110,9 +121,34 @@ export class Stream extends Duplex {
 
   // ---- called by the session -------------------------------------------------------
 
+  /** The SYN must wait for an open slot (see `maxPendingOpens`). @internal */
+  _waitForSlot(): void {
+    this.#waitingForSlot = true;
+  }
+
+  /** An open slot is ours: send what waited for it, or the SYN alone. @internal */
+  _grant(): void {
+    this.#waitingForSlot = false;
+    if (this.#out !== null) this.#pump();
+    else if (this.#finalCallback !== null) {
+      const cb = this.#finalCallback;
+      this.#finalCallback = null;
+      this._final(cb);
+    } else this._flushSyn();
+  }
+
+  /** The peer did not close its side in time after ours: reset the stream. @internal */
+  _closeTimedOut(err: Error): void {
+    if (this.#state !== 'localClose') return;
+    this.#owner.sendControl(FrameType.WindowUpdate, Flag.RST, this.id, 0);
+    this.#state = 'reset';
+    this.#owner.streamDone(this);
+    this.destroy(this.listenerCount('error') > 0 ? err : undefined);
+  }
+
   /** Sends the SYN alone if no frame has carried it yet. @internal */
   _flushSyn(): void {
-    if (this.#state === 'init' && this.#owner.open) {
+    if (this.#state === 'init' && this.#owner.open && !this.#waitingForSlot) {
       this.#owner.sendControl(
         FrameType.WindowUpdate,
         this.#takeFlags(),
@@ -140,7 +176,11 @@ export class Stream extends Duplex {
       this.#onRemoteReset();
       return;
     }
-    if (flags & Flag.ACK && this.#state === 'synSent') this.#state = 'established';
+    if (flags & Flag.ACK) {
+      if (this.#state === 'synSent') this.#state = 'established';
+      // Also after our FIN (localClose): the open slot is held until the ACK, whatever came since.
+      this.#owner.acknowledged(this);
+    }
     if (flags & Flag.FIN) this.#onRemoteFin();
   }
 
@@ -217,7 +257,7 @@ export class Stream extends Duplex {
     cb: (err?: Error | null) => void,
   ): void {
     const n = chunk.length;
-    if (n <= this.#sendWindow && n > 0 && this.#owner.open) {
+    if (n <= this.#sendWindow && n > 0 && this.#owner.open && !this.#waitingForSlot) {
       // The usual case: the whole write fits the window and goes out as one frame.
       this.#sendWindow -= n;
       this.#owner.sendData(this.id, this.#takeFlags(), chunk);
@@ -245,6 +285,10 @@ export class Stream extends Duplex {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
+    if (this.#waitingForSlot) {
+      this.#finalCallback = cb; // a FIN would open the stream too: it waits for _grant()
+      return;
+    }
     if (this.#owner.open && this.#state !== 'reset') {
       this.#owner.sendControl(FrameType.WindowUpdate, this.#takeFlags() | Flag.FIN, this.id, 0);
     }
@@ -253,6 +297,7 @@ export class Stream extends Duplex {
       case 'synReceived':
       case 'established':
         this.#state = 'localClose';
+        this.#owner.halfClosed(this);
         break;
       case 'remoteClose':
         this.#state = 'closed';
@@ -275,6 +320,7 @@ export class Stream extends Duplex {
     this.#queue = [];
     this.#queueHead = 0;
     this.#queuedBytes = 0;
+    this.#finalCallback = null;
     if (this.#outCallback)
       this.#fail(err ?? new StreamResetError(this.id, `stream ${this.id} was destroyed`));
     cb(err);
@@ -284,6 +330,7 @@ export class Stream extends Duplex {
 
   /** Sends as much of the current write as the window allows; completes it when all is sent. */
   #pump(): void {
+    if (this.#waitingForSlot) return; // resumed by _grant
     const out = this.#out!;
     while (this.#outIndex < out.length) {
       const chunk = out[this.#outIndex]!;

@@ -33,11 +33,14 @@ test('accept(id) on one side and dial(id) on the other give a connected byte str
   await close();
 });
 
-test('a dial that arrives before accept() is held until accept() is called', async () => {
+test('a dial that arrives before accept() is held until accept() is called', {
+  timeout: 10_000,
+}, async () => {
   const { host, plugin, close } = brokers();
   const id = plugin.nextId();
   const dialling = host.dial(id);
-  await new Promise((r) => setTimeout(r, 20));
+  // The dial has arrived and named its id; nobody has called accept() yet.
+  while (plugin.heldStreams === 0) await new Promise((r) => setImmediate(r));
   const accepted = await plugin.accept(id);
   const dialled = await dialling;
   dialled.end('late');

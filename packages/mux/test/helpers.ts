@@ -1,5 +1,7 @@
 import { once } from 'node:events';
 import type { Duplex, Readable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { SessionOptions } from '../src/config.js';
 import { FrameType, HEADER_SIZE } from '../src/constants.js';
 import { FrameDecoder } from '../src/decode.js';
@@ -8,6 +10,19 @@ import { duplexPair } from '../src/pair.js';
 import { Session } from '../src/session.js';
 
 export { duplexPair };
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/**
+ * Bytes of ArrayBuffer memory still reachable, after a full GC. Buffers live outside the V8
+ * heap (heapUsed misses them) and untouched pages are not resident (RSS misses an eager
+ * allocation nobody wrote to): this is the measure that sees them.
+ */
+export function liveArrayBuffers(): number {
+  gc();
+  return process.memoryUsage().arrayBuffers;
+}
 
 /** A connected client/server session pair over an in-memory duplex pair. */
 export function sessionPair(

@@ -24,10 +24,10 @@ import type { Readable, Writable } from 'node:stream';
 import { after, before, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { goBuild, goMissing } from '../../../scripts/go.mjs';
+import { INITIAL_STREAM_WINDOW } from '../src/constants.js';
 import {
   createClientSession,
   createServerSession,
-  INITIAL_STREAM_WINDOW,
   MuxBroker,
   RemoteGoAwayError,
   type Session,
@@ -334,6 +334,36 @@ for (const { go: goRole, label } of ROLES) {
       await peer.line('done');
       assert.equal(streams, 100);
       assert.deepEqual(errors, []);
+      await peer.finish();
+    },
+  );
+}
+
+// Go's yamux refuses with RST the opens beyond its AcceptBacklog (256) that arrive before
+// its application accepts them; @plugwire/mux keeps at most maxPendingOpens (256) opens
+// unacknowledged, as Go's OpenStream does, so a burst cannot outrun the backlog.
+for (const { go: goRole, label } of ROLES) {
+  interop(
+    `Node opens 2000 streams in one burst and every one is accepted and echoed by Go (${label})`,
+    async (t) => {
+      const n = 2000;
+      const peer = await startPeer(t, 'echo-server', { goRole, args: [`-n=${n}`, '-size=16'] });
+      const resets: number[] = [];
+      await peer.guard(
+        Promise.all(
+          Array.from({ length: n }, async (_, i) => {
+            const sent = Buffer.from(`stream ${String(i).padStart(9, '0')}`);
+            const s = peer.session.openStream();
+            s.on('error', (err) => {
+              if (err instanceof StreamResetError) resets.push(s.id);
+            });
+            s.end(sent);
+            const back = await readAll(s).catch(() => Buffer.alloc(0));
+            if (resets.length === 0) assert.equal(back.toString(), sent.toString());
+          }),
+        ),
+      );
+      assert.deepEqual(resets, [], `${resets.length} of ${n} opens were reset by Go`);
       await peer.finish();
     },
   );

@@ -566,8 +566,9 @@ test('writes finish on a connection that takes every write at once (no drain eve
       cb();
     },
   });
-  const session = new Session(conn, 'client', { enableKeepAlive: false });
   const n = 2000;
+  // Nobody acknowledges these opens: let them all send at once.
+  const session = new Session(conn, 'client', { enableKeepAlive: false, maxPendingOpens: n });
   const finished = Array.from({ length: n }, () => {
     const s = session.openStream();
     s.on('error', () => {});

@@ -1,3 +1,4 @@
+import type { ReceiveBudget } from './budget.js';
 import type { Codec } from './codec.js';
 import { msgpackCodec } from './codecs/msgpack.js';
 import { MAX_FRAME_LENGTH } from './framing.js';
@@ -20,6 +21,14 @@ export interface RpcPeerOptions {
    * @default 67_108_864 (64 MiB)
    */
   maxMessageSize?: number;
+  /**
+   * A budget shared by the peers of one connection (all the streams of one yamux session):
+   * the bytes of partly received messages they hold, in all, stay under its limit. A peer
+   * whose next bytes would exceed it closes with ReceiveBudgetExceededError. @plugwire/core
+   * gives every peer of a plugin connection one budget of 2 × maxMessageSize.
+   * @default undefined (each peer is bounded by maxMessageSize alone)
+   */
+  receiveBudget?: ReceiveBudget | undefined;
   /** A label for this peer in `plugwire:rpc` debug logs, e.g. `host` or a plugin name. */
   name?: string;
   /**
@@ -38,8 +47,10 @@ export interface RpcPeerOptions {
   connectionLost?: ((error: Error) => Error | Promise<Error>) | undefined;
 }
 
-export type ResolvedRpcPeerOptions = Required<Omit<RpcPeerOptions, 'connectionLost'>> &
-  Pick<RpcPeerOptions, 'connectionLost'>;
+export type ResolvedRpcPeerOptions = Required<
+  Omit<RpcPeerOptions, 'connectionLost' | 'receiveBudget'>
+> &
+  Pick<RpcPeerOptions, 'connectionLost' | 'receiveBudget'>;
 
 export const defaults = {
   codec: msgpackCodec,
@@ -56,7 +67,11 @@ export function resolveOptions(options: RpcPeerOptions = {}): ResolvedRpcPeerOpt
     name: options.name ?? defaults.name,
     exposeStack: options.exposeStack ?? defaults.exposeStack,
     connectionLost: options.connectionLost,
+    receiveBudget: options.receiveBudget,
   };
+  if (o.receiveBudget !== undefined && typeof o.receiveBudget?.take !== 'function') {
+    throw new TypeError('receiveBudget must be a ReceiveBudget');
+  }
   if (o.connectionLost !== undefined && typeof o.connectionLost !== 'function') {
     throw new TypeError('connectionLost must be a function');
   }

@@ -128,6 +128,26 @@ export class MessageTooLargeError extends RpcPeerError {
   }
 }
 
+/**
+ * Partly received messages on the peers of one connection would hold more than their shared
+ * ReceiveBudget. The peer whose bytes did not fit closes with this error (the remote gets a
+ * MessageTooLarge error response first); the others carry on.
+ */
+export class ReceiveBudgetExceededError extends RpcPeerError {
+  /** The bytes that would have been held in all. */
+  readonly size: number;
+  readonly limit: number;
+  constructor(size: number, limit: number) {
+    super(
+      'PLUGWIRE_RPC_RECEIVE_BUDGET',
+      `partly received messages on this connection would hold ${size} bytes, over its ` +
+        `receive budget of ${limit} bytes; the stream was closed`,
+    );
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
 /** The remote broke the framing or the JSON-RPC protocol in a way that has no error response. */
 export class ProtocolError extends RpcPeerError {
   constructor(message: string, options?: { cause?: unknown }) {

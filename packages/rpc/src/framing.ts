@@ -2,6 +2,7 @@
 // encoded message (docs/rpc.md, "Wire format"). FrameDecoder and FrameWriter are pure (no
 // I/O: the writer hands its bytes to a callback), so they are tested byte by byte.
 
+import type { ReceiveBudget } from './budget.js';
 import { MessageTooLargeError } from './errors.js';
 
 /** Bytes of the length prefix in front of every message. */
@@ -180,7 +181,9 @@ function flushWriter(writer: FrameWriter): void {
  * announcing 64 MiB costs nothing until 64 MiB arrive.
  *
  * A header announcing more than maxMessageSize throws MessageTooLargeError as soon as its
- * fourth byte is pushed, before any of the body is read or buffered.
+ * fourth byte is pushed, before any of the body is read or buffered. With a ReceiveBudget,
+ * the bytes of the incomplete frame are taken from it as they are held, and bytes that do
+ * not fit throw ReceiveBudgetExceededError (and stop the decoder) instead of being kept.
  */
 export class FrameDecoder {
   readonly maxMessageSize: number;
@@ -192,6 +195,7 @@ export class FrameDecoder {
   /** Body length of the incomplete frame once its header is complete, else -1. */
   private bodyLength = -1;
   private stopped = false;
+  private readonly budget: ReceiveBudget | undefined;
 
   /**
    * @param onFrame called synchronously, in order, for each complete body: `bytes[start, end)`.
@@ -200,9 +204,11 @@ export class FrameDecoder {
   constructor(
     maxMessageSize: number,
     onFrame: (bytes: Buffer, start: number, end: number) => void,
+    budget?: ReceiveBudget,
   ) {
     this.maxMessageSize = maxMessageSize;
     this.onFrame = onFrame;
+    this.budget = budget;
   }
 
   /** Bytes of an incomplete frame held between pushes (header bytes included). */
@@ -221,8 +227,7 @@ export class FrameDecoder {
   /** Stops delivering frames and drops what is buffered. */
   stop(): void {
     this.stopped = true;
-    this.chunks = [];
-    this.buffered = 0;
+    this.release();
   }
 
   /** Feeds bytes. Throws MessageTooLargeError (and stops) on a header over the limit. */
@@ -232,6 +237,7 @@ export class FrameDecoder {
       this.scan(chunk, 0);
       return;
     }
+    this.take(chunk.length);
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     if (this.bodyLength < 0) {
@@ -259,8 +265,7 @@ export class FrameDecoder {
     const lastChunk = chunks[last]!;
     const usedOfLast = skip + (bodyLength - filled);
     lastChunk.copy(body, filled, skip, usedOfLast);
-    this.chunks = [];
-    this.buffered = 0;
+    this.release();
     this.bodyLength = -1;
     this.onFrame(body, 0, bodyLength);
     if (usedOfLast < lastChunk.length) this.scan(lastChunk, usedOfLast);
@@ -287,9 +292,28 @@ export class FrameDecoder {
   }
 
   private hold(chunk: Buffer, offset: number, bodyLength: number): void {
+    this.take(chunk.length - offset);
     this.chunks.push(offset === 0 ? chunk : chunk.subarray(offset));
     this.buffered = chunk.length - offset;
     this.bodyLength = bodyLength;
+  }
+
+  /** Takes `bytes` from the budget before they are held; stops and throws if they do not fit. */
+  private take(bytes: number): void {
+    if (this.budget === undefined) return;
+    try {
+      this.budget.take(bytes);
+    } catch (err) {
+      this.stop();
+      throw err;
+    }
+  }
+
+  /** Drops the held bytes and gives them back to the budget. */
+  private release(): void {
+    this.budget?.give(this.buffered);
+    this.chunks = [];
+    this.buffered = 0;
   }
 
   private peekHeader(): number {

@@ -203,3 +203,29 @@ test('a peer on an already destroyed stream starts closed', async () => {
   await assert.rejects(peer.request('m'), ConnectionClosedError);
   await once(peer, 'close');
 });
+
+test('a remote that destroys its end is a lost connection, not a clean close', async () => {
+  const [peer, raw] = peerAndRaw();
+  const pending = peer.request('never-answered');
+  const closed = once(peer, 'close');
+  raw.stream.destroy();
+  const [reason] = (await closed) as [Error | undefined];
+  assert.ok(reason instanceof ConnectionClosedError, `reason: ${reason}`);
+  await assert.rejects(pending, ConnectionClosedError);
+});
+
+test('a remote that stops reading holds our writes back: write() reports it and nothing is lost', async () => {
+  const [peer, raw] = peerAndRaw();
+  raw.stream.pause();
+  raw.stream.removeAllListeners('data'); // a remote that reads nothing
+  const big = 'x'.repeat(64 * 1024);
+  for (let i = 0; i < 8; i++) peer.notify('fill', [big]);
+  peer.flush();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(peer.stream.writableNeedDrain, true, 'the stream does not take everything at once');
+  const drained = once(peer.stream, 'drain');
+  raw.stream.resume();
+  await drained;
+  await closeAll(peer);
+  raw.stream.destroy();
+});

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { MessageTooLargeError } from '../src/errors.js';
 import { encodeFrame, FrameDecoder, FrameWriter } from '../src/framing.js';
-import { assertNoLeaks } from './helpers.js';
+import { assertNoLeaks, liveArrayBuffers } from './helpers.js';
 
 after(assertNoLeaks);
 
@@ -105,8 +105,12 @@ test('an incomplete frame holds only the bytes that arrived, not what its header
   const { decoder } = collector(64 * 1024 * 1024);
   const header = Buffer.alloc(4);
   header.writeUInt32BE(64 * 1024 * 1024);
+  const body = Buffer.alloc(10);
+  const before = liveArrayBuffers();
   decoder.push(header);
-  decoder.push(Buffer.alloc(10));
+  decoder.push(body);
+  const held = liveArrayBuffers() - before;
+  assert.ok(held < 1024 * 1024, `the decoder allocated ${held} bytes for 14 that arrived`);
   assert.equal(decoder.bufferedBytes, 14);
   assert.equal(decoder.atFrameBoundary, false);
 });

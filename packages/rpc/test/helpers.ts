@@ -7,39 +7,85 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Codec } from '../src/codec.js';
 import { jsonCodec } from '../src/codecs/json.js';
 import type { RpcPeerOptions } from '../src/config.js';
 import { encodeFrame, FrameDecoder } from '../src/framing.js';
 import { RpcPeer } from '../src/peer.js';
 
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
 /**
- * Two connected in-memory Duplex ends. Ending one ends the other's readable side; destroying
- * one ends the other's readable side too (as a closed socket would), without an error.
+ * Bytes of ArrayBuffer memory still reachable, after a full GC. Buffers live outside the V8
+ * heap (heapUsed misses them) and untouched pages are not resident (RSS misses an eager
+ * allocation nobody wrote to): this is the measure that sees them.
  */
-export function duplexPair(): [Duplex, Duplex] {
-  const ends: Duplex[] = [];
-  const make = (index: number): Duplex =>
-    new Duplex({
-      read() {},
-      write(chunk: Buffer, _encoding, callback) {
-        const other = ends[1 - index]!;
-        if (!other.destroyed && !other.readableEnded) other.push(chunk);
-        callback();
-      },
-      final(callback) {
-        const other = ends[1 - index]!;
-        if (!other.destroyed) other.push(null);
-        callback();
-      },
-      destroy(err, callback) {
-        const other = ends[1 - index]!;
-        if (!other.destroyed && !other.readableEnded) other.push(null);
-        callback(err);
-      },
+export function liveArrayBuffers(): number {
+  gc();
+  return process.memoryUsage().arrayBuffers;
+}
+
+/**
+ * Two connected in-memory Duplex ends that behave like the two ends of a socket where it
+ * matters to a peer: a write completes only once the other end's reader wants more (so
+ * `write()` returns false and 'drain' follows, as with a full socket buffer); end() is a
+ * clean end of the other side's readable side; destroy() is not: the other end sees the
+ * connection go away ('close' without 'end'). Delivery is on the next tick, as with a socket.
+ */
+export function duplexPair(options: { highWaterMark?: number } = {}): [Duplex, Duplex] {
+  const hwm = options.highWaterMark ?? 16 * 1024;
+  const a = new PairEnd(hwm);
+  const b = new PairEnd(hwm);
+  a.other = b;
+  b.other = a;
+  return [a, b];
+}
+
+class PairEnd extends Duplex {
+  other!: PairEnd;
+  /** The write waiting for the other end's reader to want more. */
+  blocked: (() => void) | null = null;
+
+  constructor(hwm: number) {
+    super({ highWaterMark: hwm, allowHalfOpen: true });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    process.nextTick(() => {
+      const other = this.other;
+      if (other.destroyed) {
+        cb(new Error('the other end of the pair is gone'));
+        return;
+      }
+      if (other.readableEnded || other.push(chunk)) cb();
+      else other.blocked = () => cb();
     });
-  ends.push(make(0), make(1));
-  return [ends[0]!, ends[1]!];
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    process.nextTick(() => {
+      if (!this.other.destroyed) this.other.push(null);
+      cb();
+    });
+  }
+
+  override _read(): void {
+    const blocked = this.blocked;
+    this.blocked = null;
+    blocked?.();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    const other = this.other;
+    if (!other.destroyed) process.nextTick(() => other.destroy());
+    const blocked = this.blocked;
+    this.blocked = null;
+    blocked?.();
+    cb(err);
+  }
 }
 
 /** Two peers over an in-memory pair. */

@@ -1,5 +1,5 @@
 // The json codec speaks plain JSON-RPC 2.0: another implementation (the json-rpc-2.0 package),
-// given only the length-prefixed framing, talks to RpcPeer both ways.
+// given only a length-prefixed framing written here from the spec, talks to RpcPeer both ways.
 
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -11,11 +11,35 @@ import {
 } from 'json-rpc-2.0';
 import { jsonCodec } from '../src/codecs/json.js';
 import { ErrorCodes, RpcError } from '../src/errors.js';
-import { encodeFrame, FrameDecoder } from '../src/framing.js';
 import { RpcPeer } from '../src/peer.js';
 import { assertNoLeaks, closeAll, duplexPair } from './helpers.js';
 
 after(assertNoLeaks);
+
+/**
+ * The foreign side's framing, written from the spec (docs/protocol.md §8) and sharing no code
+ * with src/framing.ts, so that a bug both sides of a symmetric framing would agree on (a
+ * little-endian length, an off-by-one) cannot pass unseen.
+ */
+function frameOut(json: string): Buffer {
+  const body = Buffer.from(json, 'utf8');
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(body.length, 0);
+  return Buffer.concat([header, body]);
+}
+
+function framesIn(onMessage: (json: string) => void): (chunk: Buffer) => void {
+  let pending = Buffer.alloc(0);
+  return (chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 4) {
+      const length = pending.readUInt32BE(0);
+      if (pending.length < 4 + length) return;
+      onMessage(pending.toString('utf8', 4, 4 + length));
+      pending = pending.subarray(4 + length);
+    }
+  };
+}
 
 function setup() {
   const [ours, theirs] = duplexPair();
@@ -23,14 +47,16 @@ function setup() {
   const other = new JSONRPCServerAndClient(
     new JSONRPCServer({ errorListener: () => {} }),
     new JSONRPCClient((payload) => {
-      theirs.write(encodeFrame(Buffer.from(JSON.stringify(payload))));
+      theirs.write(frameOut(JSON.stringify(payload)));
     }),
     { errorListener: () => {} },
   );
-  const decoder = new FrameDecoder(2 ** 32 - 1, (bytes, start, end) => {
-    void other.receiveAndSend(JSON.parse(bytes.toString('utf8', start, end))).catch(() => {});
-  });
-  theirs.on('data', (chunk: Buffer) => decoder.push(chunk));
+  theirs.on(
+    'data',
+    framesIn((json) => {
+      void other.receiveAndSend(JSON.parse(json)).catch(() => {});
+    }),
+  );
   return { peer, other, theirs };
 }
 
@@ -76,6 +102,17 @@ test('notifications travel both ways between RpcPeer and json-rpc-2.0', async ()
   other.notify('tock', [2]);
   assert.deepEqual(await toThem, [1]);
   assert.deepEqual(await toUs, [2]);
+  theirs.end();
+  await closeAll(peer);
+});
+
+test('a 1 MiB message crosses both framings intact, both ways', async () => {
+  const { peer, other, theirs } = setup();
+  const big = 'x'.repeat(1024 * 1024);
+  peer.handle('len', ([s]: [string]) => s.length);
+  other.addMethod('big', () => big);
+  assert.equal(await other.request('len', [big]), big.length);
+  assert.equal(await peer.request('big', []), big);
   theirs.end();
   await closeAll(peer);
 });

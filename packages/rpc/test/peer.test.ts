@@ -370,7 +370,7 @@ test('every message goes out whole in one stream write, and the messages of a ti
 
 test('request ids wrap around below 2^31 and skip ids still pending', async () => {
   const [peer, raw] = peerAndRaw();
-  (peer as unknown as { lastId: number }).lastId = 2 ** 31 - 2;
+  (peer as unknown as { pending: { lastId: number } }).pending.lastId = 2 ** 31 - 2;
   const calls = [peer.request('m'), peer.request('m'), peer.request('m')];
   const ids = [];
   for (let i = 0; i < 3; i++) ids.push(((await raw.next()) as { id: number }).id);
