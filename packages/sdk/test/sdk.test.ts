@@ -6,6 +6,8 @@ import {
   callContext,
   connectInProcess,
   definePlugin,
+  MethodNotFoundError,
+  proxy,
   type Remote,
   RemoteError,
   retain,
@@ -38,7 +40,7 @@ test('a defined plugin is called through a typed client, in process', async () =
   await conn.close();
 });
 
-test('without a method list the client forwards any name and the server serves every method', async () => {
+test('without a method list the client forwards any name and the server serves its own methods', async () => {
   const loose = definePlugin<Greeter>({ name: 'greeter' });
   const conn = connectInProcess({
     server: { plugins: { greeter: loose.implement(new EnglishGreeter()) } },
@@ -46,8 +48,13 @@ test('without a method list the client forwards any name and the server serves e
   const g = await conn.dispense(loose);
   assert.equal(await g.greet('Bob'), 'Hello, Bob!');
   const unknown = await (g as unknown as { nope(): Promise<void> }).nope().catch((e) => e);
+  assert.ok(unknown instanceof MethodNotFoundError);
   assert.ok(unknown instanceof RemoteError);
-  assert.equal(unknown.code, -32601);
+  assert.equal(unknown.code, 'PLUGWIRE_METHOD_NOT_FOUND');
+  assert.equal(unknown.rpcCode, -32601);
+  assert.equal(unknown.method, 'nope');
+  assert.equal(unknown.plugin, 'greeter');
+  assert.match(unknown.message, /plugin "greeter" has no method "nope"/);
   await conn.close();
 });
 
@@ -132,7 +139,7 @@ class CounterImpl implements Counter {
   }
 }
 
-test('an object passed as an argument is served to the plugin, which calls back into the host', async () => {
+test('an object marked with proxy() is served to the plugin, which calls back into the host', async () => {
   const conn = connectInProcess({
     server: { plugins: { counter: counter.implement(new CounterImpl()) } },
   });
@@ -144,8 +151,8 @@ test('an object passed as an argument is served to the plugin, which calls back 
       return a + b;
     }
   }
-  await c.put('x', 5, new HostAdder());
-  await c.put('x', 7, new HostAdder());
+  await c.put('x', 5, proxy(new HostAdder()));
+  await c.put('x', 7, proxy(new HostAdder()));
   assert.equal(await c.get('x'), 12);
   assert.equal(helperCalls, 2);
   await conn.close();
