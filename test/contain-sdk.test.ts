@@ -9,6 +9,7 @@ import {
   CancelledError,
   definePlugin,
   InvalidMarkerError,
+  ObjectStreamError,
   PluginClient,
   type PluginContext,
   type PluginSet,
@@ -54,6 +55,7 @@ interface Hostile {
   thenableHangs(): Promise<unknown>;
   objectWithMethods(methods: unknown): Promise<unknown>;
   unacknowledged(kind: string): Promise<unknown>;
+  malformedItems(): Promise<AsyncIterable<unknown>>;
   poke(value: unknown, method: string): Promise<{ byReference: boolean; called?: string }>;
 }
 const hostile = definePlugin<Hostile>({ name: 'hostile' });
@@ -168,6 +170,20 @@ test(
     await remote.poke(1, 'x');
     ac.abort();
     await assert.rejects(call, CancelledError);
+  }),
+);
+
+test(
+  'an object stream whose items are malformed ends with ObjectStreamError',
+  deadline,
+  withHostile(async (remote) => {
+    const items = await remote.malformedItems();
+    const seen: unknown[] = [];
+    const err = await (async () => {
+      for await (const item of items) seen.push(item);
+    })().catch((e: unknown) => e);
+    assert.ok(err instanceof ObjectStreamError, `got ${err} after ${seen.length} items`);
+    assert.equal(err.code, 'PLUGWIRE_OBJECT_STREAM');
   }),
 );
 

@@ -25,7 +25,8 @@ export class RemoteError extends Error {
       data?: unknown;
       stack?: unknown;
     };
-    const isApp = err.code === -32000 && typeof err.data === 'object' && err.data !== null;
+    const isApp =
+      err.code === ErrorCodes.ApplicationError && typeof err.data === 'object' && err.data !== null;
     this.name = new.target.name;
     this.rpcCode = err.code;
     this.code =
@@ -70,6 +71,13 @@ export class InvalidMarkerError extends PlugwireError {
       'PLUGWIRE_INVALID_MARKER',
       `plugin "${plugin}": the other side sent an invalid remote value: ${problem}`,
     );
+  }
+}
+
+/** The sender of an object stream broke its protocol (protocol.md §8); the stream is closed. */
+export class ObjectStreamError extends PlugwireError {
+  constructor(problem: string) {
+    super('PLUGWIRE_OBJECT_STREAM', `object stream: ${problem}`);
   }
 }
 

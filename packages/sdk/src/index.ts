@@ -87,5 +87,10 @@ export {
   type Remote,
   type RemoteMethod,
 } from './define.js';
-export { InvalidMarkerError, MethodNotFoundError, RemoteError } from './errors.js';
+export {
+  InvalidMarkerError,
+  MethodNotFoundError,
+  ObjectStreamError,
+  RemoteError,
+} from './errors.js';
 export { proxy, retain } from './markers.js';

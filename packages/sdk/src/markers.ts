@@ -95,13 +95,17 @@ export function hasMarkers(values: readonly unknown[]): boolean {
 /** Broker ids are uint32 on the wire (protocol.md §7). */
 const MAX_BROKER_ID = 0xffff_ffff;
 
+/** The most of a peer's string an error message quotes: enough to recognise it. */
+const MAX_QUOTED_LENGTH = 64;
+
 /**
  * Validates a marker received from the other side, before anything is dialled for it.
  * @throws InvalidMarkerError
  */
 export function checkMarker(m: Marker, wire: Wire): void {
   if (!KINDS.has(m.$plugwire)) {
-    throw new InvalidMarkerError(wire.plugin, `unknown kind "${String(m.$plugwire).slice(0, 64)}"`);
+    const kind = String(m.$plugwire).slice(0, MAX_QUOTED_LENGTH);
+    throw new InvalidMarkerError(wire.plugin, `unknown kind "${kind}"`);
   }
   if (!Number.isInteger(m.id) || m.id < 0 || m.id > MAX_BROKER_ID) {
     throw new InvalidMarkerError(wire.plugin, `broker id ${m.id} is not a uint32`);

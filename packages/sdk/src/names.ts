@@ -39,7 +39,9 @@ export function methodNameProblem(name: unknown): string | undefined {
   if (name.length > MAX_METHOD_NAME_LENGTH) {
     return `a method name is ${name.length} characters long (at most ${MAX_METHOD_NAME_LENGTH})`;
   }
-  if (RESERVED.has(name)) return `method name "${name}" is reserved`;
+  if (RESERVED.has(name)) {
+    return `method name "${name}" is reserved${name === 'then' ? ' (a remote object is never a thenable)' : ''}`;
+  }
   if (name.startsWith('rpc.') || name.startsWith('$/')) {
     return `method name "${name}" uses a reserved prefix`;
   }

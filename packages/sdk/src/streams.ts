@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { ConnectionClosedError, RpcPeer, type Stream } from '@plugwire/core';
-import { fromRemote } from './errors.js';
+import { fromRemote, ObjectStreamError } from './errors.js';
 import type { Wire } from './markers.js';
 
 // Byte streams and object streams on broker streams of their own (markers.ts). A byte
@@ -91,25 +91,33 @@ export class ItemReceiver<T> implements AsyncIterable<T> {
   constructor(stream: Stream, wire: Wire) {
     this.#stream = stream;
     this.#peer = new RpcPeer(stream, { codec: wire.codec, name: `${wire.plugin}:items` });
-    this.#peer.handle('item', ([value]: [T]) => {
-      this.#items.push(value);
+    this.#peer.handle('item', (params: unknown) => {
+      if (!Array.isArray(params) || params.length !== 1) {
+        this.#finish(
+          new ObjectStreamError('the sender sent an "item" whose params are not [value]'),
+        );
+        this.#peer.destroy();
+        return;
+      }
+      this.#items.push(params[0] as T);
       // Backpressure: stop reading the stream, so the mux stops crediting the sender.
       if (this.#items.length - this.#head >= RECEIVER_HIGH_WATER) stream.pause();
       this.#notify();
     });
     this.#peer.handle('end', () => this.#finish());
-    this.#peer.handle(
-      'error',
-      ([e]: [{ message: string; name?: string; code?: string | number; data?: unknown }]) => {
-        const err = Object.assign(new Error(e?.message ?? 'remote stream failed'), {
-          name: 'RemoteError',
-          remoteName: e?.name,
-          code: e?.code,
-          data: e?.data,
-        });
-        this.#finish(err);
-      },
-    );
+    this.#peer.handle('error', (params: unknown) => {
+      const e = (Array.isArray(params) ? params[0] : undefined) as
+        | { message?: unknown; name?: unknown; code?: unknown; data?: unknown }
+        | undefined;
+      const message = typeof e?.message === 'string' ? e.message : 'remote stream failed';
+      const err = Object.assign(new Error(message), {
+        name: 'RemoteError',
+        remoteName: e?.name,
+        code: e?.code,
+        data: e?.data,
+      });
+      this.#finish(err);
+    });
     this.#peer.on('close', (err?: Error) => {
       if (!this.#done)
         this.#finish(err ?? new ConnectionClosedError('the object stream ended without "end"'));
