@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { PluginClient } from '@plugwire/sdk';
+import { PluginClient, proxy } from '@plugwire/sdk';
 import { type AddHelper, counter } from './counter.js';
 
 class HostAdder implements AddHelper {
@@ -16,7 +16,8 @@ const client = new PluginClient({
   plugins: { counter },
 });
 const c = await client.dispense(counter);
-const adder = new HostAdder();
+// proxy(): the plugin gets a reference to this object, not a copy of its data.
+const adder = proxy(new HostAdder());
 for (const n of [1, 2, 3, 4]) await c.put('total', n, adder);
 console.log(
   `total = ${await c.get('total')} (the plugin called the host's adder ${adder.calls} times)`,

@@ -17,7 +17,7 @@ import {
 } from '@plugwire/rpc';
 import { ControlMethod, CoreErrorCode } from './constants.js';
 import { UnknownPluginError } from './errors.js';
-import type { PluginContext, PluginSet } from './plugin.js';
+import type { Plugin, PluginContext, PluginSet } from './plugin.js';
 
 // One host↔plugin connection above the transport: the yamux session, the broker, the control
 // channel and dispensing. The same code runs over a socket to a plugin process and over an
@@ -43,6 +43,14 @@ export interface ConnectionParams {
   brokerTimeout: number;
   maxMessageSize?: number | undefined;
   mux?: SessionOptions | undefined;
+}
+
+/**
+ * The plugin of that name in `set`: an own property only, so that a name such as
+ * `constructor`, `toString` or `__proto__` never finds what every object inherits.
+ */
+function pluginByName(set: PluginSet, name: string): Plugin<unknown> | undefined {
+  return Object.hasOwn(set, name) ? set[name] : undefined;
 }
 
 /** The host end: opens the control stream, dispenses plugins. */
@@ -94,7 +102,7 @@ export class HostConnection {
   }
 
   async #dispense(name: string): Promise<unknown> {
-    const plugin = this.#p.plugins[name];
+    const plugin = pluginByName(this.#p.plugins, name);
     if (!plugin) throw new UnknownPluginError(name, Object.keys(this.#p.plugins), 'host');
     let id: number;
     try {
@@ -193,7 +201,7 @@ export function servePluginConnection(conn: Duplex, o: PluginConnectionOptions):
     });
     control.handle(ControlMethod.Dispense, (params: { name?: unknown }) => {
       const name = typeof params?.name === 'string' ? params.name : '';
-      const plugin = o.plugins[name];
+      const plugin = pluginByName(o.plugins, name);
       if (!plugin) {
         throw new RpcError(CoreErrorCode.UnknownPlugin, `unknown plugin "${name}"`, {
           known: Object.keys(o.plugins),

@@ -177,6 +177,7 @@ export class MuxBroker {
         reject(new BrokerTimeoutError(id, 'dial not acknowledged', timeout));
       }, timeout);
       const onAbort = () => {
+        clearTimeout(timer);
         stop();
         stream.destroy();
         reject(signal!.reason);

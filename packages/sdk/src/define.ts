@@ -1,6 +1,8 @@
 import type { Plugin, PluginContext, RequestContext, RpcPeer } from '@plugwire/core';
+import { type CallOptions, remoteObject, serveMethods } from './calls.js';
 import { type CallContext, withCallContext } from './context.js';
-import { type CallOptions, methodNames, remoteObject, serveMethods, type Wire } from './marshal.js';
+import type { Wire } from './markers.js';
+import { methodNameProblem, ownMethodNames } from './names.js';
 
 type AnyFunction = (...args: any[]) => any;
 
@@ -21,9 +23,13 @@ export interface DefinePluginOptions<T> {
    */
   name: string;
   /**
-   * The methods, for a client that validates names and lists them (`plugwire inspect`).
-   * Without it, the client forwards any method name and the server serves every method of
-   * the implementation.
+   * The remote methods. The server serves exactly these, the client has exactly these, and
+   * tools list them (`plugwire inspect`). Without it, the client forwards any valid method
+   * name and the server serves the implementation's **own** methods: the own enumerable
+   * function properties of a plain object; for a class instance, those and the methods its
+   * class declares (not inherited ones: never Object.prototype's or EventEmitter's, nor a
+   * base class's). Names JavaScript itself looks up (`then`, `toJSON`, `constructor`,
+   * `__proto__`, `toString`…) are never methods.
    */
   methods?: ReadonlyArray<keyof T & string>;
 }
@@ -77,10 +83,14 @@ export function definePlugin<T extends object>(
   options: DefinePluginOptions<T>,
 ): PluginDefinition<T> {
   const methods = options.methods ? [...options.methods] : undefined;
+  for (const m of methods ?? []) {
+    const problem = methodNameProblem(m);
+    if (problem) throw new TypeError(`definePlugin "${options.name}": ${problem}`);
+  }
   const make = (impl: T | undefined): PluginDefinition<T> => {
     // The plugin side reports what it serves (plugwire/info): the declared methods, or the
     // implementation's own.
-    const served = methods ?? (impl === undefined ? undefined : methodNames(impl));
+    const served = methods ?? (impl === undefined ? undefined : ownMethodNames(impl));
     const def: PluginDefinition<T> = {
       name: options.name,
       methods: served,

@@ -4,12 +4,14 @@ import { test } from 'node:test';
 import { CancelledError, ConnectionClosedError, TimeoutError } from '@plugwire/core';
 import {
   callContext,
-  connectInProcess,
   definePlugin,
+  MethodNotFoundError,
+  proxy,
   type Remote,
   RemoteError,
   retain,
 } from '../src/index.js';
+import { connect } from './connect.js';
 
 interface Greeter {
   greet(name: string): string;
@@ -28,7 +30,7 @@ class EnglishGreeter implements Greeter {
 const greeter = definePlugin<Greeter>({ name: 'greeter', methods: ['greet', 'greetAll'] });
 
 test('a defined plugin is called through a typed client, in process', async () => {
-  const conn = connectInProcess({
+  const conn = await connect({
     server: { plugins: { greeter: greeter.implement(new EnglishGreeter()) } },
   });
   const g: Remote<Greeter> = await conn.dispense(greeter);
@@ -38,16 +40,21 @@ test('a defined plugin is called through a typed client, in process', async () =
   await conn.close();
 });
 
-test('without a method list the client forwards any name and the server serves every method', async () => {
+test('without a method list the client forwards any name and the server serves its own methods', async () => {
   const loose = definePlugin<Greeter>({ name: 'greeter' });
-  const conn = connectInProcess({
+  const conn = await connect({
     server: { plugins: { greeter: loose.implement(new EnglishGreeter()) } },
   });
   const g = await conn.dispense(loose);
   assert.equal(await g.greet('Bob'), 'Hello, Bob!');
   const unknown = await (g as unknown as { nope(): Promise<void> }).nope().catch((e) => e);
+  assert.ok(unknown instanceof MethodNotFoundError);
   assert.ok(unknown instanceof RemoteError);
-  assert.equal(unknown.code, -32601);
+  assert.equal(unknown.code, 'PLUGWIRE_METHOD_NOT_FOUND');
+  assert.equal(unknown.rpcCode, -32601);
+  assert.equal(unknown.method, 'nope');
+  assert.equal(unknown.plugin, 'greeter');
+  assert.match(unknown.message, /plugin "greeter" has no method "nope"/);
   await conn.close();
 });
 
@@ -68,7 +75,7 @@ class MemoryKV implements KV {
 
 for (const codec of ['msgpack', 'json'] as const) {
   test(`binary values round-trip intact with the ${codec} codec`, async () => {
-    const conn = connectInProcess({
+    const conn = await connect({
       server: { plugins: { kv: kv.implement(new MemoryKV()) } },
       codec,
     });
@@ -93,7 +100,7 @@ test('remote errors come back as RemoteError with message, code, data and the re
       throw Object.assign(new Error(`no such file: ${path}`), { code: 'ENOENT', data: { path } });
     },
   };
-  const conn = connectInProcess({ server: { plugins: { fs: failing.implement(impl) } } });
+  const conn = await connect({ server: { plugins: { fs: failing.implement(impl) } } });
   const fs = await conn.dispense(failing);
   const err = await fs.open('/x').catch((e) => e);
   assert.ok(err instanceof RemoteError);
@@ -132,8 +139,8 @@ class CounterImpl implements Counter {
   }
 }
 
-test('an object passed as an argument is served to the plugin, which calls back into the host', async () => {
-  const conn = connectInProcess({
+test('an object marked with proxy() is served to the plugin, which calls back into the host', async () => {
+  const conn = await connect({
     server: { plugins: { counter: counter.implement(new CounterImpl()) } },
   });
   const c = await conn.dispense(counter);
@@ -144,15 +151,15 @@ test('an object passed as an argument is served to the plugin, which calls back 
       return a + b;
     }
   }
-  await c.put('x', 5, new HostAdder());
-  await c.put('x', 7, new HostAdder());
+  await c.put('x', 5, proxy(new HostAdder()));
+  await c.put('x', 7, proxy(new HostAdder()));
   assert.equal(await c.get('x'), 12);
   assert.equal(helperCalls, 2);
   await conn.close();
 });
 
 test('a function passed as an argument is called back, with its own arguments', async () => {
-  const conn = connectInProcess({
+  const conn = await connect({
     server: { plugins: { counter: counter.implement(new CounterImpl()) } },
   });
   const c = await conn.dispense(counter);
@@ -187,7 +194,7 @@ test('callbacks work in the other direction too: the plugin passes a function to
       return got.length;
     },
   };
-  const conn = connectInProcess({ server: { plugins: { source: source.implement(impl) } } });
+  const conn = await connect({ server: { plugins: { source: source.implement(impl) } } });
   const s = await conn.dispense(source);
   // the host serves `events`; inside it, it calls the plugin's onEvent callback
   const count = await s.start({
@@ -220,7 +227,7 @@ test('a callback stops working when its call has returned, unless retained', asy
       }
     },
   };
-  const conn = connectInProcess({ server: { plugins: { watcher: watcher.implement(impl) } } });
+  const conn = await connect({ server: { plugins: { watcher: watcher.implement(impl) } } });
   const w = await conn.dispense(watcher);
   const got: number[] = [];
   await w.watch(async (v) => {
@@ -277,7 +284,7 @@ const filesImpl: Files = {
 };
 
 test('a method can return a byte stream that the host reads with backpressure', async () => {
-  const conn = connectInProcess({ server: { plugins: { files: files.implement(filesImpl) } } });
+  const conn = await connect({ server: { plugins: { files: files.implement(filesImpl) } } });
   const f = await conn.dispense(files);
   const stream = await f.read('z');
   let total = 0;
@@ -290,7 +297,7 @@ test('a method can return a byte stream that the host reads with backpressure', 
 });
 
 test('a method can take a byte stream from the host', async () => {
-  const conn = connectInProcess({ server: { plugins: { files: files.implement(filesImpl) } } });
+  const conn = await connect({ server: { plugins: { files: files.implement(filesImpl) } } });
   const f = await conn.dispense(files);
   const data = Readable.from([Buffer.alloc(100_000, 1), Buffer.alloc(23, 2)], {
     objectMode: false,
@@ -300,7 +307,7 @@ test('a method can take a byte stream from the host', async () => {
 });
 
 test('a method can return an object stream (server streaming), values in order', async () => {
-  const conn = connectInProcess({ server: { plugins: { files: files.implement(filesImpl) } } });
+  const conn = await connect({ server: { plugins: { files: files.implement(filesImpl) } } });
   const f = await conn.dispense(files);
   const seen: number[] = [];
   for await (const v of await f.numbers(1000)) {
@@ -315,7 +322,7 @@ test('a method can return an object stream (server streaming), values in order',
 });
 
 test('an error thrown while streaming ends the object stream with that error', async () => {
-  const conn = connectInProcess({ server: { plugins: { files: files.implement(filesImpl) } } });
+  const conn = await connect({ server: { plugins: { files: files.implement(filesImpl) } } });
   const f = await conn.dispense(files);
   const seen: string[] = [];
   const err = await (async () => {
@@ -333,7 +340,7 @@ test('a slow reader of a byte stream keeps the memory in flight bounded', async 
     methods: ['flood'],
   });
   let produced = 0;
-  const conn = connectInProcess({
+  const conn = await connect({
     server: {
       plugins: {
         big: big.implement({
@@ -374,7 +381,7 @@ test('a slow reader of an object stream pauses the producer', async () => {
     name: 'ticker',
     methods: ['ticks'],
   });
-  const conn = connectInProcess({
+  const conn = await connect({
     server: {
       plugins: {
         ticker: ticker.implement({
@@ -409,7 +416,7 @@ test('a call can be cancelled: the implementation sees its signal fire', async (
     name: 'slow',
     methods: ['wait'],
   });
-  const conn = connectInProcess({
+  const conn = await connect({
     server: {
       plugins: {
         slow: slow.implement({
@@ -458,7 +465,7 @@ test('versioned plugin sets: the highest common version is served', async () => 
       2: { hi: v2.implement({ hello: () => 'v2', hello2: (n: string) => `v2 ${n}` }) },
     },
   };
-  const both = connectInProcess({
+  const both = await connect({
     server,
     client: { versionedPlugins: { 1: { hi: v1 }, 2: { hi: v2 } } },
   });
@@ -466,7 +473,7 @@ test('versioned plugin sets: the highest common version is served', async () => 
   const h2 = await both.dispense(v2);
   assert.equal(await h2.hello2('x'), 'v2 x');
   await both.close();
-  const old = connectInProcess({ server, client: { versionedPlugins: { 1: { hi: v1 } } } });
+  const old = await connect({ server, client: { versionedPlugins: { 1: { hi: v1 } } } });
   assert.equal(old.protocolVersion, 1);
   assert.equal(await (await old.dispense(v1)).hello(), 'v1');
   await old.close();
@@ -474,13 +481,14 @@ test('versioned plugin sets: the highest common version is served', async () => 
 
 test('closing the connection rejects calls in flight', async () => {
   const slow = definePlugin<{ never(): Promise<void> }>({ name: 'slow', methods: ['never'] });
-  const conn = connectInProcess({
+  const conn = await connect({
     server: { plugins: { slow: slow.implement({ never: () => new Promise(() => {}) }) } },
   });
   const s = await conn.dispense(slow);
-  const call = s.never();
+  // Handled before close(): over a socket the call rejects while close() runs.
+  const rejected = assert.rejects(s.never(), ConnectionClosedError);
   await conn.close();
-  await assert.rejects(call, ConnectionClosedError);
+  await rejected;
 });
 
 test('an implementation missing a listed method is refused at definition time', () => {
@@ -496,7 +504,7 @@ test('a method that returns a plain value or throws is answered without a promis
     name: 'sync',
     methods: ['twice', 'fail'],
   });
-  const conn = connectInProcess({
+  const conn = await connect({
     server: {
       plugins: {
         sync: sync.implement({
