@@ -74,7 +74,7 @@ const TOP = new Set([
   'autoStart',
   '$schema',
 ]);
-const PLUGIN_KEYS = new Set(['source', 'version', 'config', 'env', 'enabled']);
+const PLUGIN_KEYS = new Set(['source', 'version', 'config', 'env', 'enabled', 'allowScripts']);
 
 export function validateConfig(raw: unknown, file: string): HostConfig {
   const base = dirname(file);
@@ -122,9 +122,10 @@ export function validateConfig(raw: unknown, file: string): HostConfig {
       }
       s.env = e.env as Record<string, string>;
     }
-    if (e.enabled !== undefined) {
-      if (typeof e.enabled !== 'boolean') fail(`${at}.enabled`, 'must be true or false');
-      s.enabled = e.enabled as boolean;
+    for (const k of ['enabled', 'allowScripts'] as const) {
+      if (e[k] === undefined) continue;
+      if (typeof e[k] !== 'boolean') fail(`${at}.${k}`, 'must be true or false');
+      s[k] = e[k] as boolean;
     }
     plugins[name] = s;
   }

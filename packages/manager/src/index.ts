@@ -2,19 +2,24 @@
 // plugin directories and sources, states and the supervisor, hot upgrade, watch mode, metrics.
 // The `plugwire` command (src/cli) is built on the same exports.
 
+export { BUNDLE_MTIME, type PackedBundle, packBundle } from './bundle.js';
 export { defaultCacheDir } from './cache.js';
 export { CONFIG_FILES, findConfig, type HostConfig, readConfig, validateConfig } from './config.js';
 export {
+  ArchiveError,
   ConfigError,
+  EntryOutsideError,
   IntegrityError,
   ManifestError,
   PluginConfigError,
   PluginNotFoundError,
   PluginUnavailableError,
   SourceError,
+  SourceRefusedError,
   UpgradeError,
   VersionMismatchError,
 } from './errors.js';
+export { GIT_PROTOCOLS } from './git.js';
 export type { PluginInfo, PluginSettings } from './managed.js';
 export {
   type DispenseOptions,
@@ -40,8 +45,6 @@ export {
 export { LATENCY_BUCKETS, type PluginMetrics } from './metrics.js';
 export {
   type Origin,
-  type PackedBundle,
-  packBundle,
   parseSourceString,
   type SourceKind,
   type SourceSpec,

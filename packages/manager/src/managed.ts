@@ -24,6 +24,13 @@ export interface PluginSettings {
   env?: Record<string, string>;
   /** `false` leaves it out. @default true */
   enabled?: boolean;
+  /**
+   * Let installing this plugin run code of its source: npm's install scripts of a package
+   * or git source (and of their dependencies), and a git source's `build` script. Off, a
+   * load (even `plugwire list`) runs no code of the plugin; turn it on only for sources you
+   * trust as much as the host. @default false
+   */
+  allowScripts?: boolean;
 }
 
 /** What list() and get() tell about a plugin. */

@@ -335,7 +335,11 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   ): Promise<PluginInfo> {
     this.#assertOpen();
     const spec = typeof source === 'string' ? parseSourceString(source) : source;
-    const prepared = await prepareSource(spec, this.#source);
+    const named = settings.name ? this.#o.plugins?.[settings.name] : undefined;
+    const prepared = await prepareSource(spec, this.#source, {
+      plugin: settings.name,
+      allowScripts: settings.allowScripts ?? named?.allowScripts,
+    });
     const name = prepared.manifest.name;
     if (settings.name && settings.name !== name) {
       throw new PluginConfigError(
@@ -488,7 +492,10 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
           : source;
     let next: PreparedPlugin;
     try {
-      next = await prepareSource(spec, this.#source);
+      next = await prepareSource(spec, this.#source, {
+        plugin: p.name,
+        allowScripts: p.settings.allowScripts,
+      });
       if (next.manifest.name !== p.name) {
         throw new Error(
           `${describeSource(spec)} holds plugin "${next.manifest.name}", not "${p.name}"`,
@@ -690,7 +697,10 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
         report('loaded', info.name);
         return;
       }
-      const next = await prepareSource(loaded.spec, this.#source);
+      const next = await prepareSource(loaded.spec, this.#source, {
+        plugin: loaded.name,
+        allowScripts: loaded.settings.allowScripts,
+      });
       if (next.manifest.name !== loaded.name) {
         await this.unload(loaded.name);
         const info = await this.load({ path: folder });
