@@ -195,14 +195,22 @@ export class PluginUnavailableError extends PlugwireError {
   }
 }
 
-/** A hot upgrade did not happen; the old version keeps serving. */
+/**
+ * A hot upgrade did not happen; the old version keeps serving. (For a crashed or failed
+ * plugin, which had no version serving, the new version did not start either:
+ * `nothingRuns`.)
+ */
 export class UpgradeError extends PlugwireError {
   readonly plugin: string;
-  constructor(name: string, problem: string, options?: { cause?: unknown }) {
+  constructor(
+    name: string,
+    problem: string,
+    options: { cause?: unknown; nothingRuns?: boolean } = {},
+  ) {
     super(
       'PLUGWIRE_UPGRADE',
-      `upgrade of plugin "${name}" failed, the running version stays: ${problem}`,
-      options,
+      `upgrade of plugin "${name}" failed, ${options.nothingRuns ? 'and the new version did not start either' : 'the running version stays'}: ${problem}`,
+      { cause: options.cause },
     );
     this.plugin = name;
   }

@@ -4,7 +4,13 @@
 
 export { BUNDLE_MTIME, type PackedBundle, packBundle } from './bundle.js';
 export { defaultCacheDir } from './cache.js';
-export { CONFIG_FILES, findConfig, type HostConfig, readConfig, validateConfig } from './config.js';
+export {
+  CONFIG_FILES,
+  findConfig,
+  type HostConfig,
+  readConfig,
+  validateConfig,
+} from './config-file.js';
 export {
   ArchiveError,
   ConfigError,
@@ -20,7 +26,7 @@ export {
   VersionMismatchError,
 } from './errors.js';
 export { GIT_PROTOCOLS } from './git.js';
-export type { PluginInfo, PluginSettings } from './managed.js';
+export type { PluginInfo, PluginSettings } from './managed-plugin.js';
 export {
   type DispenseOptions,
   type Inspection,
@@ -42,7 +48,12 @@ export {
   readManifest,
   validateManifest,
 } from './manifest.js';
-export { LATENCY_BUCKETS, type PluginMetrics } from './metrics.js';
+export {
+  LATENCY_BUCKETS,
+  MAX_METHOD_LABELS,
+  OTHER_METHOD_LABEL,
+  type PluginMetrics,
+} from './metrics.js';
 export {
   type Origin,
   parseSourceString,

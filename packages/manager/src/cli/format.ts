@@ -1,7 +1,7 @@
 // Tables and numbers for the terminal. Colours come from picocolors, which turns itself off
 // when stdout is not a terminal, with NO_COLOR, or with --no-color (FORCE_COLOR turns it on).
 import pc from 'picocolors';
-import type { PluginInfo } from '../managed.js';
+import type { PluginInfo } from '../managed-plugin.js';
 import type { PluginMetrics } from '../metrics.js';
 import type { PluginState } from '../state.js';
 

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import pc from 'picocolors';
 import { packBundle } from '../bundle.js';
-import { findConfig } from '../config.js';
+import { findConfig } from '../config-file.js';
 import { type ManagerOptions, PluginManager } from '../manager.js';
 import { bytes, colourState, duration, firstLine, table, toJson } from './format.js';
 import { run } from './run.js';
