@@ -121,6 +121,8 @@ export async function compileEntry(o: {
         : (err as Error).message;
       throw new SourceError(o.dir, `compiling ${o.entry} failed:\n${text.trimEnd()}`, {
         cause: err,
+        plugin: o.name,
+        file: o.entry,
       });
     }
   });
