@@ -74,7 +74,7 @@ test('plugwire inspect shows the manifest, the running state and the methods the
   assert.match(r.stdout, /^ {2}protocol\s+versions 1; running v1, msgpack$/m);
   assert.match(
     r.stdout,
-    /^ {4}echo: hello, add, sleep, version, config, hooks, pid, crash, fail, burn$/m,
+    /^ {4}echo: hello, add, sleep, version, config, hooks, pid, crash, fail, burn, gate, cpu$/m,
   );
   const pid = Number(/^ {2}state\s+running, pid (\d+)/m.exec(r.stdout)?.[1]);
   assert.ok(pid > 0, r.stdout);
