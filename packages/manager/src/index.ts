@@ -4,6 +4,7 @@
 
 export { BUNDLE_MTIME, type PackedBundle, packBundle } from './bundle.js';
 export { defaultCacheDir } from './cache.js';
+export { managerDefaults } from './config.js';
 export {
   CONFIG_FILES,
   findConfig,
