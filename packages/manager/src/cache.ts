@@ -23,9 +23,15 @@ export async function sha256File(file: string): Promise<string> {
   return sha256(await readFile(file));
 }
 
-/** A short stable key (16 hex digits) for a string. */
+/**
+ * Hex digits of a cache key: 64 bits, so that two of a cache's entries (thousands at most)
+ * colliding is out of the question, while paths stay short.
+ */
+export const KEY_HEX_DIGITS = 16;
+
+/** A short stable key for a string. */
 export function shortKey(s: string): string {
-  return sha256(s).slice(0, 16);
+  return sha256(s).slice(0, KEY_HEX_DIGITS);
 }
 
 /** Directories the cache makes: readable and writable by the host's user only. */

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tar from 'tar';
-import { fillOnce, runTool, sha256File, shortKey } from './cache.js';
+import { fillOnce, KEY_HEX_DIGITS, runTool, sha256File, shortKey } from './cache.js';
 import { ArchiveError, SourceError } from './errors.js';
 import { MANIFEST_FILE } from './manifest.js';
 import { prepareDir } from './prepare.js';
@@ -47,7 +47,7 @@ export async function installPackage(
     });
   }
   if (local && /\.(?:tgz|tar\.gz)$/.test(file)) await checkTarball(file, o.plugin);
-  const key = local ? (await sha256File(file)).slice(0, 16) : shortKey(spec);
+  const key = local ? (await sha256File(file)).slice(0, KEY_HEX_DIGITS) : shortKey(spec);
   const prefix = join(ctx.cacheDir, 'packages', `${key}${o.allowScripts ? '-scripts' : ''}`);
   const cached = await fillOnce(prefix, async (tmp) => {
     await writeFile(
