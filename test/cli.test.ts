@@ -128,6 +128,31 @@ test('plugwire new scaffolds a TypeScript plugin whose test passes and which plu
   assert.equal(JSON.parse(called.stdout), 'Hello, Ada!');
 });
 
+test('a scaffold from plugwire new installs and passes its test outside this repository', async () => {
+  const dir = tempDir(); // under the system temp folder: no workspace node_modules above it
+  const made = await plugwire(['new', 'hi-there', '--into', dir]);
+  assert.equal(made.code, 0, made.stderr);
+  assert.match(made.stdout, /vendor\/ \(the @plugwire packages/);
+  const folder = join(dir, 'hi-there');
+  const pkg = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8'));
+  for (const p of ['sdk', 'core', 'rpc', 'mux']) {
+    const spec = pkg.dependencies[`@plugwire/${p}`] as string;
+    assert.match(spec, new RegExp(`^file:vendor/plugwire-${p}-\\d+\\.\\d+\\.\\d+\\.tgz$`));
+    assert.ok(existsSync(join(folder, spec.slice('file:'.length))), spec);
+  }
+  const npm = (args: string[]) =>
+    execFileSync('npm', args, {
+      cwd: folder,
+      encoding: 'utf8',
+      timeout: 300_000,
+      env: { ...process.env, NODE_TEST_CONTEXT: undefined },
+    });
+  npm(['install', '--no-audit', '--no-fund', '--loglevel=error']);
+  const testRun = npm(['test']);
+  assert.match(testRun, /^# pass 1$/m);
+  assert.match(testRun, /^# fail 0$/m);
+});
+
 test('plugwire pack writes a bundle that a config loads by its sha256', async () => {
   const dir = tempDir();
   const src = copySource('greeter', dir);
