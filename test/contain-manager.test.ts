@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   ArchiveError,
   EntryOutsideError,
+  IntegrityError,
   ManifestError,
   packBundle,
   SourceRefusedError,
@@ -318,4 +319,30 @@ test('a package .tgz that is not a gzipped tar is an ArchiveError before npm run
     assert.match(err.message, /weather-1\.0\.0\.tgz: is not a gzipped tar made by `npm pack`/);
     return true;
   });
+});
+
+test('a bundle copy changed between load and start is refused at start, and its code never runs', async () => {
+  const dir = copySource('greeter', tempDir());
+  const cacheDir = tempDir('pw-cache-');
+  const packed = await packBundle(dir, tempDir(), { cacheDir, baseDir: dir });
+  const mark = marker();
+  const m = manager(socketDir, { cacheDir });
+  try {
+    const info = await m.load({ bundle: packed.file, sha256: packed.sha256 }, { name: 'greeter' });
+    writeFileSync(
+      join(info.dir, 'plugin.mjs'),
+      `import { writeFileSync } from 'node:fs'; writeFileSync(${JSON.stringify(mark.path)}, 'ran');\n`,
+    );
+    await assert.rejects(m.start('greeter'), (err: IntegrityError) => {
+      assert.ok(err instanceof IntegrityError);
+      assert.equal(err.code, 'PLUGWIRE_INTEGRITY');
+      assert.equal(err.plugin, 'greeter');
+      assert.match(err.message, /plugin\.mjs was changed/);
+      return true;
+    });
+    assert.equal(m.get('greeter').state, 'failed');
+    assert.deepEqual(mark.lines(), []);
+  } finally {
+    await m.close();
+  }
 });

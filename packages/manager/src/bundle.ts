@@ -282,5 +282,58 @@ export async function unpackBundle(
     await rm(dir, { recursive: true, force: true });
     cached = await fillOnce(dir, (tmp) => writeEntries(tmp, entries));
   }
-  return prepareDir(dir, { kind: 'bundle', spec: file, resolved: actual, cached }, ctx, o);
+  const prepared = await prepareDir(
+    dir,
+    { kind: 'bundle', spec: file, resolved: actual, cached },
+    ctx,
+    o,
+  );
+  // What the verified bundle holds, by file: checked again before every start, so a copy
+  // changed after this load (the process may start much later) never runs.
+  const hashes = new Map<string, string>();
+  for (const [path, e] of entries) hashes.set(path, e.type === 'file' ? sha256(e.data) : '');
+  const plugin = o.plugin ?? prepared.manifest.name;
+  return {
+    ...prepared,
+    verify: async () => {
+      const changed = await changedSince(dir, hashes);
+      if (changed) {
+        throw new IntegrityError(
+          file,
+          actual,
+          `a changed copy (${changed})`,
+          plugin,
+          `the copy of the bundle in ${dir} changed after it was checked (${changed}); load the bundle again`,
+        );
+      }
+    },
+  };
+}
+
+/** Like `differs`, against sha256s: the first file that changed, appeared or went missing. */
+async function changedSince(dir: string, hashes: Map<string, string>): Promise<string | undefined> {
+  const seen = new Set<string>();
+  const walk = async (rel: string): Promise<string | undefined> => {
+    for (const n of await readdir(join(dir, rel))) {
+      const r = rel ? `${rel}/${n}` : n;
+      const st = await lstat(join(dir, r));
+      const h = hashes.get(r);
+      if (h === undefined) return `${r} is not in the bundle`;
+      seen.add(r);
+      if (st.isDirectory() && h === '') {
+        const d = await walk(r);
+        if (d) return d;
+      } else if (!st.isFile() || h === '') return `${r} is not what the bundle holds`;
+      else if (sha256(await readFile(join(dir, r))) !== h) return `${r} was changed`;
+    }
+    return undefined;
+  };
+  try {
+    const d = await walk('');
+    if (d) return d;
+  } catch (err) {
+    return (err as Error).message;
+  }
+  for (const [p, h] of hashes) if (h !== '' && !seen.has(p)) return `${p} is missing`;
+  return undefined;
 }

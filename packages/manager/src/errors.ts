@@ -131,12 +131,14 @@ export class ArchiveError extends SourceError {
 export class IntegrityError extends SourceError {
   readonly expected: string;
   readonly actual: string;
-  constructor(source: string, expected: string, actual: string, plugin?: string) {
-    super(
-      source,
-      `sha256 mismatch: expected ${expected}, the file has ${actual}; the bundle was changed or the config names the wrong hash`,
-      { code: 'PLUGWIRE_INTEGRITY', plugin },
-    );
+  constructor(
+    source: string,
+    expected: string,
+    actual: string,
+    plugin?: string,
+    problem = `sha256 mismatch: expected ${expected}, the file has ${actual}; the bundle was changed or the config names the wrong hash`,
+  ) {
+    super(source, problem, { code: 'PLUGWIRE_INTEGRITY', plugin });
     this.expected = expected;
     this.actual = actual;
   }

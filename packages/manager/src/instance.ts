@@ -98,6 +98,8 @@ export class Instance {
   }
 
   async start(): Promise<void> {
+    // Checked here, at each start, not only at load: the start may come much later.
+    await this.prepared.verify?.();
     await this.client.start();
     this.startedAt = Date.now();
   }

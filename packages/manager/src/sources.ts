@@ -47,6 +47,12 @@ export interface PreparedPlugin {
   origin: Origin;
   /** Changes when what would run changes (a new version, rebuilt code, edited files). */
   fingerprint: string;
+  /**
+   * Checks, right before each start, that the files are still the verified ones (bundles:
+   * each file against the sha256 of its bytes in the checked bundle); throws
+   * IntegrityError naming the file otherwise.
+   */
+  verify?: (() => Promise<void>) | undefined;
 }
 
 export interface SourceContext {
