@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -74,7 +74,7 @@ test('plugwire inspect shows the manifest, the running state and the methods the
   assert.match(r.stdout, /^ {2}protocol\s+versions 1; running v1, msgpack$/m);
   assert.match(
     r.stdout,
-    /^ {4}echo: hello, add, sleep, version, config, hooks, pid, crash, fail, burn$/m,
+    /^ {4}echo: hello, add, sleep, version, config, hooks, pid, crash, fail, burn, gate, cpu$/m,
   );
   const pid = Number(/^ {2}state\s+running, pid (\d+)/m.exec(r.stdout)?.[1]);
   assert.ok(pid > 0, r.stdout);
@@ -128,6 +128,31 @@ test('plugwire new scaffolds a TypeScript plugin whose test passes and which plu
   assert.equal(JSON.parse(called.stdout), 'Hello, Ada!');
 });
 
+test('a scaffold from plugwire new installs and passes its test outside this repository', async () => {
+  const dir = tempDir(); // under the system temp folder: no workspace node_modules above it
+  const made = await plugwire(['new', 'hi-there', '--into', dir]);
+  assert.equal(made.code, 0, made.stderr);
+  assert.match(made.stdout, /vendor\/ \(the @plugwire packages/);
+  const folder = join(dir, 'hi-there');
+  const pkg = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8'));
+  for (const p of ['sdk', 'core', 'rpc', 'mux']) {
+    const spec = pkg.dependencies[`@plugwire/${p}`] as string;
+    assert.match(spec, new RegExp(`^file:vendor/plugwire-${p}-\\d+\\.\\d+\\.\\d+\\.tgz$`));
+    assert.ok(existsSync(join(folder, spec.slice('file:'.length))), spec);
+  }
+  const npm = (args: string[]) =>
+    execFileSync('npm', args, {
+      cwd: folder,
+      encoding: 'utf8',
+      timeout: 300_000,
+      env: { ...process.env, NODE_TEST_CONTEXT: undefined },
+    });
+  npm(['install', '--no-audit', '--no-fund', '--loglevel=error']);
+  const testRun = npm(['test']);
+  assert.match(testRun, /^# pass 1$/m);
+  assert.match(testRun, /^# fail 0$/m);
+});
+
 test('plugwire pack writes a bundle that a config loads by its sha256', async () => {
   const dir = tempDir();
   const src = copySource('greeter', dir);
@@ -144,6 +169,67 @@ test('plugwire pack writes a bundle that a config loads by its sha256', async ()
   const r = await plugwire(['call', 'greeter', 'hello', '["Bo"]', '--config', config]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout), 'Hello, Bo!');
+});
+
+test('plugwire call prints a compile error whole: the file:line:col and the code', async () => {
+  const dir = tempDir();
+  const src = copySource('greeter', dir);
+  writeFileSync(join(src, 'src', 'word.ts'), 'export const word: string = ;\n');
+  const r = await plugwire(['call', 'greeter', 'hello', '["Bo"]', '--dir', dir]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /compiling src\/plugin\.ts failed/);
+  assert.match(r.stderr, /src\/word\.ts:1:\d+: ERROR/);
+  assert.match(r.stderr, /\(PLUGWIRE_SOURCE\)/);
+  assert.doesNotMatch(r.stderr, /no plugin "greeter" is loaded/);
+});
+
+test("plugwire call prints a crashing plugin's stderr lines, not only the first line", async () => {
+  const dir = tempDir();
+  const folder = echoFolder(dir, 'echo');
+  writeFileSync(
+    join(folder, 'index.mjs'),
+    "console.error('first stderr line'); console.error('second stderr line'); process.exit(4);\n",
+  );
+  const r = await plugwire(['call', 'echo', 'add', '[1, 2]', '--dir', dir]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /first stderr line/);
+  assert.match(r.stderr, /second stderr line/);
+});
+
+test('plugwire call of a plugin whose bundle is broken prints one typed error and no noise', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'weather.plugwire.tgz');
+  writeFileSync(file, 'not a tarball');
+  const sha = createHash('sha256').update(readFileSync(file)).digest('hex');
+  const config = join(dir, 'plugwire.config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({ plugins: { weather: { source: { bundle: file, sha256: sha } } } }),
+  );
+  const r = await plugwire(['call', 'weather', 'now', '[]', '--config', config]);
+  assert.equal(r.code, 1);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(
+    lines[0]!,
+    /^✗ plugin "weather": .*weather\.plugwire\.tgz: is not a gzipped tar .*\(PLUGWIRE_ARCHIVE\)$/,
+  );
+});
+
+test('plugwire pack gives the same sha256 for the same folder, whenever it is packed', async () => {
+  const dir = tempDir();
+  const src = copySource('greeter', dir);
+  const sha = async (out: string) => {
+    const r = await plugwire(['pack', src, '--out', join(dir, out)]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.split('\n')[1];
+  };
+  const first = await sha('a');
+  // The files get other times (as a checkout or a copy gives them); their content is the same.
+  const later = new Date(Date.now() + 3_600_000);
+  for (const f of ['plugin.json', 'src/plugin.ts', 'src/word.ts'])
+    utimesSync(join(src, f), later, later);
+  assert.equal(await sha('b'), first);
 });
 
 /** Lines of a child's stdout, and a way to wait for one that matches. */

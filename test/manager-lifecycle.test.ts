@@ -6,7 +6,14 @@ import { test } from 'node:test';
 import { PluginExitedError } from '@plugwire/core';
 import { PluginConfigError, PluginUnavailableError, type StateChange } from '@plugwire/manager';
 import { echo } from './fixtures/manager/echo-api.js';
-import { echoFolder, manager, reaches, statesOf, tempDir } from './fixtures/manager/lib/helpers.js';
+import {
+  echoFolder,
+  manager,
+  reaches,
+  statesOf,
+  tempDir,
+  withManager,
+} from './fixtures/manager/lib/helpers.js';
 import { checkLeaks, isAlive } from './helpers.js';
 
 const { socketDir } = checkLeaks();
@@ -145,15 +152,14 @@ test('start() of a failed plugin forgets its crashes and runs it again', async (
 });
 
 test('while a crashed plugin waits to restart, calls fail fast with PluginUnavailableError', async () => {
-  const m = manager(socketDir, { supervisor: { initialDelay: 300 } });
-  try {
+  // A restart far away: a call that waited for it would not settle within the test.
+  await withManager(socketDir, { supervisor: { initialDelay: 600_000 } }, async (m) => {
     await m.load({ path: echoFolder(tempDir(), 'echo') });
     const e = await m.dispense('echo', echo);
     const crashed = reaches(m, 'echo', 'crashed');
-    const back = reaches(m, 'echo', 'running');
     await assert.rejects(e.crash(1), PluginExitedError);
     await crashed;
-    const t = performance.now();
+    const states = statesOf(m, 'echo');
     await assert.rejects(e.add(1, 2), (err: PluginUnavailableError) => {
       assert.ok(err instanceof PluginUnavailableError);
       assert.equal(err.code, 'PLUGWIRE_PLUGIN_UNAVAILABLE');
@@ -161,12 +167,61 @@ test('while a crashed plugin waits to restart, calls fail fast with PluginUnavai
       assert.ok(err.retryAt && err.retryAt > Date.now());
       return true;
     });
-    assert.ok(performance.now() - t < 50, 'failed at once');
-    await back;
-    assert.equal(await e.add(1, 2), 3);
-  } finally {
-    await m.close();
-  }
+    assert.deepEqual(states, [], 'failed without waiting for the restart');
+    assert.equal(m.get('echo').state, 'crashed');
+  });
+});
+
+test("with whileRestarting: 'wait', a call that outlasts waitTimeout fails with PluginUnavailableError", async () => {
+  await withManager(socketDir, { supervisor: { initialDelay: 600_000 } }, async (m) => {
+    await m.load({ path: echoFolder(tempDir(), 'echo') });
+    const e = await m.dispense('echo', echo, { whileRestarting: 'wait', waitTimeout: 50 });
+    const crashed = reaches(m, 'echo', 'crashed');
+    await assert.rejects(e.crash(1), PluginExitedError);
+    await crashed;
+    await assert.rejects(e.add(1, 2), (err: PluginUnavailableError) => {
+      assert.ok(err instanceof PluginUnavailableError);
+      assert.equal(err.state, 'crashed');
+      assert.match(err.message, /still not running after waiting 50 ms/);
+      return true;
+    });
+  });
+});
+
+test('the exit code of a crash is cleared once the plugin runs again', async () => {
+  await withManager(socketDir, { supervisor: { initialDelay: 10 } }, async (m) => {
+    await m.load({ path: echoFolder(tempDir(), 'echo') });
+    const e = await m.dispense('echo', echo);
+    const crashed = reaches(m, 'echo', 'crashed');
+    const back = reaches(m, 'echo', 'running');
+    await assert.rejects(e.crash(7), PluginExitedError);
+    assert.equal((await crashed).info.exitCode, 7);
+    const r = await back;
+    assert.equal(r.info.exitCode, undefined);
+    assert.equal(r.info.exitSignal, undefined);
+    assert.equal(m.get('echo').exitCode, undefined);
+  });
+});
+
+test('calls, starts and loads on a closed manager fail with PluginUnavailableError', async () => {
+  const m = manager(socketDir);
+  const dir = echoFolder(tempDir(), 'echo');
+  await m.load({ path: dir });
+  const e = await m.dispense('echo', echo);
+  assert.equal(await e.add(1, 1), 2);
+  await m.close();
+  const closed = (err: PluginUnavailableError) => {
+    assert.ok(err instanceof PluginUnavailableError);
+    assert.match(err.message, /the manager is closed/);
+    return true;
+  };
+  await assert.rejects(e.add(1, 2), closed);
+  await assert.rejects(m.start('echo'), closed);
+  await assert.rejects(m.call('echo', 'add', [1, 2]), closed);
+  await assert.rejects(m.dispense('echo', echo), closed);
+  await assert.rejects(m.load({ path: dir }), closed);
+  await assert.rejects(m.loadAll(), closed);
+  assert.equal(m.get('echo').state, 'stopped');
 });
 
 test("with whileRestarting: 'wait', a call made during the restart is served by the new process", async () => {

@@ -180,12 +180,12 @@ function greeterRepo(): string {
   return repo;
 }
 
-test('a git URL at a tag is cloned, built with its build script, and runs that version', async () => {
+test('a git URL at a tag is cloned, built with its build script (allowScripts), and runs that version', async () => {
   const repo = greeterRepo();
-  const m = manager(socketDir);
+  const m = manager(socketDir, { plugins: { greeter: { allowScripts: true } } });
   try {
     const url = pathToFileURL(repo).href;
-    const info = await m.load({ git: url, ref: 'v1.0.0' });
+    const info = await m.load({ git: url, ref: 'v1.0.0' }, { name: 'greeter' });
     assert.equal(info.origin.kind, 'git');
     assert.equal(info.origin.resolved, sh('git', ['rev-parse', 'v1.0.0^{commit}'], repo).trim());
     const g = await m.dispense('greeter', greeter);

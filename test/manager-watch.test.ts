@@ -4,13 +4,14 @@ import { rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { PluginManager, WatchEvent } from '@plugwire/manager';
+import type { ManagerOptions, PluginManager, WatchEvent } from '@plugwire/manager';
 import { echo } from './fixtures/manager/echo-api.js';
 import { greeter } from './fixtures/manager/greeter-api.js';
 import {
   copySource,
   echoFolder,
   manager,
+  nextEvent,
   tempDir,
   writeManifest,
 } from './fixtures/manager/lib/helpers.js';
@@ -22,21 +23,17 @@ const { socketDir } = checkLeaks();
 // of the process: open it now, before the leak checks take their first snapshot.
 watch(tmpdir()).close();
 
-/** The next watch event with this action. */
+/** The next watch event with this action (rejects after EVENT_DEADLINE_MS). */
 function next(m: PluginManager, action: WatchEvent['action']): Promise<WatchEvent> {
-  return new Promise((resolve) => {
-    const on = (w: WatchEvent) => {
-      if (w.action === action) {
-        m.off('watch', on);
-        resolve(w);
-      }
-    };
-    m.on('watch', on);
-  });
+  return nextEvent<WatchEvent>(m, 'watch', (w) => w.action === action, `watch event ${action}`);
 }
 
-async function watching(dir: string, autoStart = true): Promise<PluginManager> {
-  const m = manager(socketDir, { dirs: [dir], autoStart, watchDebounce: 100 });
+async function watching(
+  dir: string,
+  autoStart = true,
+  options: ManagerOptions = {},
+): Promise<PluginManager> {
+  const m = manager(socketDir, { dirs: [dir], autoStart, watchDebounce: 100, ...options });
   await m.loadAll();
   await m.watch();
   return m;
@@ -123,6 +120,32 @@ test('a broken edit is reported and the running version keeps serving', async ()
     assert.match(w.error?.message ?? '', /echo\/plugin\.json: is not valid JSON/);
     assert.equal(await e.version(), '1.0.0');
     assert.equal(m.get('echo').state, 'running');
+  } finally {
+    await m.close();
+  }
+});
+
+test('a failed plugin whose folder changes is started again on the new files', async () => {
+  const dir = tempDir();
+  const marker = join(tempDir(), 'crash-on-start');
+  writeFileSync(marker, '');
+  const folder = echoFolder(dir, 'echo', { version: '1.0.0' });
+  const m = await watching(dir, true, {
+    plugins: { echo: { config: { crashOnStartIf: marker } } },
+  });
+  try {
+    assert.equal(m.get('echo').state, 'failed');
+    rmSync(marker); // the fix, then the edit that says so
+    const upgraded = next(m, 'upgraded');
+    writeManifest(folder, {
+      name: 'echo',
+      version: '1.0.1',
+      entry: 'index.mjs',
+      plugins: ['echo'],
+    });
+    await upgraded;
+    assert.deepEqual([m.get('echo').state, m.get('echo').version], ['running', '1.0.1']);
+    assert.equal(await (await m.dispense('echo', echo)).version(), '1.0.1');
   } finally {
     await m.close();
   }

@@ -13,7 +13,8 @@ import { checkLeaks } from './helpers.js';
 checkLeaks();
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
-const packages = ['mux', 'rpc', 'core', 'sdk'];
+// The manager too: it ships the `plugwire` command.
+const packages = ['mux', 'rpc', 'core', 'sdk', 'manager'];
 let scratch: string;
 
 before(async () => {
@@ -47,6 +48,7 @@ test('npm pack gives tarballs with dist, types and a README, and no tests', asyn
   const tarballs = readdirSync(join(scratch, 'tarballs')).sort();
   assert.deepEqual(tarballs, [
     'plugwire-core-0.1.0.tgz',
+    'plugwire-manager-0.1.0.tgz',
     'plugwire-mux-0.1.0.tgz',
     'plugwire-rpc-0.1.0.tgz',
     'plugwire-sdk-0.1.0.tgz',
@@ -54,7 +56,12 @@ test('npm pack gives tarballs with dist, types and a README, and no tests', asyn
   for (const p of packages) {
     const dir = join(scratch, 'node_modules', '@plugwire', p);
     const entries = readdirSync(dir).sort();
-    assert.deepEqual(entries, ['README.md', 'dist', 'package.json', 'src'], p);
+    const expected = ['README.md', 'dist', 'package.json', 'src'];
+    assert.deepEqual(
+      entries,
+      p === 'manager' ? ['README.md', 'bin', ...expected.slice(1)] : expected,
+      p,
+    );
     assert.ok(readdirSync(join(dir, 'dist')).includes('index.d.ts'), `${p} has types`);
     assert.ok(!readdirSync(join(dir, 'dist')).some((f) => f.endsWith('.tsbuildinfo')), p);
   }
@@ -76,6 +83,16 @@ await conn.close();
   );
   const { stdout } = await run(process.execPath, ['smoke.mjs'], { cwd: scratch });
   assert.equal(stdout.trim(), 'hi pack function function function');
+});
+
+test('the installed manager runs the plugwire command', async () => {
+  const bin = join(scratch, 'node_modules', '.bin', 'plugwire');
+  const { stdout } = await run(bin, ['--version'], { cwd: scratch });
+  assert.equal(stdout.trim(), '0.1.0');
+  const list = await run(bin, ['list', '--json', '--cache-dir', join(scratch, 'cache')], {
+    cwd: scratch,
+  });
+  assert.deepEqual(JSON.parse(list.stdout), { plugins: [], errors: [] });
 });
 
 test('their types resolve for a TypeScript user (strict, NodeNext)', async () => {

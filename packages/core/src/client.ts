@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { basename, resolve as resolvePath } from 'node:path';
+import { basename } from 'node:path';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import type { MuxBroker, SessionOptions } from '@plugwire/mux';
 import { codecByName, type RpcPeer } from '@plugwire/rpc';
 import createDebug from 'debug';
-import { type ChecksumConfig, resolveCommand, verifyChecksum } from './checksum.js';
+import { type ChecksumConfig, checksumTarget, verifyChecksum } from './checksum.js';
 import { HostConnection } from './connection.js';
 import { ControlMethod, DEFAULT_MAGIC_COOKIE, Env } from './constants.js';
 import {
@@ -480,16 +480,18 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
     );
   }
 
-  /** The file a checksum covers: the script of `node script.js`, else the command. */
+  /** The file a checksum covers (see checksumTarget: the script Node runs, else the command). */
   #checksumFile(c: ChecksumConfig): string {
-    if (c.file) return resolvePath(this.#o.cwd ?? '.', c.file);
     const o = this.#o;
-    if (!o.command)
+    if (!c.file && !o.command)
       throw new TypeError('checksum.file is needed when the plugin is started by spawn()');
-    const isNode = o.command === process.execPath || /^node(\.exe)?$/.test(basename(o.command));
-    const script = isNode ? o.args?.find((a) => !a.startsWith('-')) : undefined;
-    if (isNode && !script) throw new TypeError('checksum: no script among the args of node');
-    return resolvePath(o.cwd ?? '.', script ?? resolveCommand(o.command));
+    return checksumTarget({
+      command: o.command ?? '',
+      args: o.args ?? [],
+      cwd: o.cwd,
+      env: o.env,
+      file: c.file,
+    });
   }
 
   #environment(): NodeJS.ProcessEnv {

@@ -22,7 +22,11 @@ export {
   RpcPeer,
   TimeoutError,
 } from '@plugwire/rpc';
-export { type ChecksumConfig, ChecksumMismatchError } from './checksum.js';
+export {
+  type ChecksumConfig,
+  ChecksumCoverageError,
+  ChecksumMismatchError,
+} from './checksum.js';
 export {
   PluginClient,
   type PluginClientEvents,

@@ -12,7 +12,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { sha256, sha256File, shortKey } from './cache.js';
+import { KEY_HEX_DIGITS, sha256, sha256File, shortKey } from './cache.js';
 import { SourceError } from './errors.js';
 
 /** Outcome of compileEntry(). */
@@ -121,6 +121,8 @@ export async function compileEntry(o: {
         : (err as Error).message;
       throw new SourceError(o.dir, `compiling ${o.entry} failed:\n${text.trimEnd()}`, {
         cause: err,
+        plugin: o.name,
+        file: o.entry,
       });
     }
   });
@@ -131,7 +133,7 @@ export async function compileEntry(o: {
   }
   const key = sha256(
     JSON.stringify([esbuild.version, Object.entries(inputs).sort(([a], [b]) => (a < b ? -1 : 1))]),
-  ).slice(0, 16);
+  ).slice(0, KEY_HEX_DIGITS);
   const outFile = join(buildDir, `${key}.mjs`);
   await rename(tmpFile, outFile);
   const index: BuildIndex = { key, outFile, inputs };

@@ -23,10 +23,19 @@ export async function sha256File(file: string): Promise<string> {
   return sha256(await readFile(file));
 }
 
-/** A short stable key (16 hex digits) for a string. */
+/**
+ * Hex digits of a cache key: 64 bits, so that two of a cache's entries (thousands at most)
+ * colliding is out of the question, while paths stay short.
+ */
+export const KEY_HEX_DIGITS = 16;
+
+/** A short stable key for a string. */
 export function shortKey(s: string): string {
-  return sha256(s).slice(0, 16);
+  return sha256(s).slice(0, KEY_HEX_DIGITS);
 }
+
+/** Directories the cache makes: readable and writable by the host's user only. */
+export const PRIVATE_DIR_MODE = 0o700;
 
 /**
  * Fills cache directory `dir` once: `fill` writes into a fresh temporary sibling, which is
@@ -38,9 +47,10 @@ export async function fillOnce(
   fill: (tmp: string) => Promise<void>,
 ): Promise<boolean> {
   if (existsSync(dir)) return true;
-  await mkdir(dirname(dir), { recursive: true });
+  // Owner-only: another local user must not change what the host will run.
+  await mkdir(dirname(dir), { recursive: true, mode: PRIVATE_DIR_MODE });
   const tmp = `${dir}.tmp-${randomBytes(4).toString('hex')}`;
-  await mkdir(tmp, { recursive: true });
+  await mkdir(tmp, { recursive: true, mode: PRIVATE_DIR_MODE });
   try {
     await fill(tmp);
     await rename(tmp, dir);
@@ -55,6 +65,18 @@ export async function fillOnce(
 }
 
 /**
+ * Longest run of one tool (a clone, an install, a build). Installing a plugin with a few
+ * dependencies takes seconds; a registry or remote that stalls must not hold a load forever.
+ */
+export const TOOL_TIMEOUT_MS = 10 * 60_000;
+
+/** Most of a tool's output kept (its stdout is read whole: `git ls-remote` of a large repo). */
+const TOOL_MAX_OUTPUT = 64 * 1024 * 1024;
+
+/** Lines of a failed tool's stderr quoted in the error. */
+const TOOL_ERROR_LINES = 12;
+
+/**
  * Runs a program (git, npm) to completion and returns its stdout; a failure becomes a
  * SourceError that quotes the command and the end of its stderr.
  */
@@ -62,7 +84,7 @@ export function runTool(
   source: string,
   command: string,
   args: readonly string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; plugin?: string | undefined } = {},
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
@@ -71,7 +93,9 @@ export function runTool(
       {
         cwd: options.cwd,
         env: { ...process.env, ...options.env },
-        maxBuffer: 64 * 1024 * 1024,
+        maxBuffer: TOOL_MAX_OUTPUT,
+        timeout: TOOL_TIMEOUT_MS,
+        killSignal: 'SIGKILL',
         encoding: 'utf8',
       },
       (err, stdout, stderr) => {
@@ -83,13 +107,14 @@ export function runTool(
         const tail = String(stderr || stdout || '')
           .trim()
           .split('\n')
-          .slice(-12)
+          .slice(-TOOL_ERROR_LINES)
           .join('\n  ');
+        const killed = (err as { killed?: boolean }).killed;
         const why =
           e.code === 'ENOENT'
             ? `"${command}" was not found on PATH; install it to use this kind of source`
-            : `\`${command} ${args.join(' ')}\` failed${tail ? `:\n  ${tail}` : ` (${e.message})`}`;
-        reject(new SourceError(source, why, { cause: err }));
+            : `\`${command} ${args.join(' ')}\` ${killed ? `did not finish within ${TOOL_TIMEOUT_MS} ms` : 'failed'}${tail ? `:\n  ${tail}` : ` (${e.message})`}`;
+        reject(new SourceError(source, why, { cause: err, plugin: options.plugin }));
       },
     );
   });

@@ -1,215 +1,160 @@
-// The host's config file: plugwire.config.json or plugwire.config.toml. It lists plugin
-// directories, plugins with their sources, version ranges and config, and the supervisor's
-// settings. TOML is read with smol-toml (TOML 1.0, no dependencies, maintained).
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, extname, join, resolve } from 'node:path';
-import semver from 'semver';
-import { parse as parseToml } from 'smol-toml';
-import { ConfigError } from './errors.js';
-import type { PluginSettings } from './managed.js';
-import { isObject } from './manifest.js';
-import { parseSourceString, type SourceSpec } from './sources.js';
-import { type SupervisorOptions, supervisorDefaults } from './supervisor.js';
+// The manager's options: what each means, its default (in `managerDefaults`, the one place
+// they are written), and `resolveManagerOptions`, which fills them in and refuses values the
+// manager cannot honour with a TypeError or RangeError naming the option.
+import { resolve } from 'node:path';
+import type { HandshakeConfig } from '@plugwire/core';
+import { defaultCacheDir } from './cache.js';
+import type { PluginSettings } from './managed-plugin.js';
+import { resolveSupervisorOptions, type SupervisorOptions } from './supervisor.js';
 
-export const CONFIG_FILES = ['plugwire.config.json', 'plugwire.config.toml'] as const;
+/** What calls do while a crashed plugin restarts. */
+export type WhileRestarting = 'fail' | 'wait';
 
-/** A validated config file. Paths in it are absolute (resolved against its folder). */
-export interface HostConfig {
-  file: string;
-  pluginDirs: string[];
-  cacheDir: string | undefined;
-  plugins: Record<string, PluginSettings & { source?: SourceSpec }>;
-  supervisor: SupervisorOptions;
-  whileRestarting: 'fail' | 'wait' | undefined;
-  waitTimeout: number | undefined;
-  drainTimeout: number | undefined;
+/** Options of a PluginManager. Everything is optional. */
+export interface ManagerOptions {
+  /**
+   * Plugin directories: each sub-folder with a plugin.json is a plugin (a directory that has
+   * a plugin.json itself is one plugin).
+   * @default []
+   */
+  dirs?: readonly string[];
+  /** Plugins by name: sources to load them from, version ranges, config, env. @default {} */
+  plugins?: Record<string, PluginSettings>;
+  /** Where compiled, installed, cloned and unpacked plugins go. @default defaultCacheDir() */
+  cacheDir?: string;
+  /** Folder relative sources are resolved against. @default process.cwd() */
+  baseDir?: string;
+  /** Restart policy for crashed plugins. @default supervisorDefaults */
+  supervisor?: SupervisorOptions;
+  /**
+   * Calls made while a crashed plugin restarts: `fail` rejects them at once with
+   * PluginUnavailableError; `wait` holds them until it runs again (up to `waitTimeout`).
+   * @default 'fail'
+   */
+  whileRestarting?: WhileRestarting;
+  /** Longest wait of a call under `whileRestarting: 'wait'`. @default 30_000 (ms) */
+  waitTimeout?: number;
+  /** How long stop() and upgrade() let calls in flight finish before stopping a process. @default 30_000 (ms) */
+  drainTimeout?: number;
+  /** Grace period between asking a plugin to quit and SIGKILL. @default PluginClient's (2_000 ms) */
+  killGrace?: number;
+  /** Longest start (handshake, connect, init). @default PluginClient's (60_000 ms) */
+  startTimeout?: number;
+  /** Start plugins as they are loaded (loadAll(), watch mode). @default false */
+  autoStart?: boolean;
+  /** Quiet time after the last change in a plugin folder before watch mode acts. @default 150 (ms) */
+  watchDebounce?: number;
+  /** Extra environment for every plugin process. @default {} */
+  env?: Record<string, string>;
+  /** Where plugin processes create their socket directories. @default os.tmpdir() */
+  unixSocketDir?: string;
+  /** Cookie and base protocol version; must match the plugins'. @default plugwire's */
+  handshake?: HandshakeConfig;
+}
+
+/** Per-handle overrides of the call options. */
+export interface DispenseOptions {
+  /** Overrides ManagerOptions.whileRestarting for this handle. */
+  whileRestarting?: WhileRestarting;
+  /** Overrides ManagerOptions.waitTimeout for this handle. */
+  waitTimeout?: number;
+}
+
+export const managerDefaults = {
+  whileRestarting: 'fail',
+  // A restart takes a backoff delay (200 ms, growing) plus a start (~100 ms for Node): 30 s
+  // covers several restarts in a row, and is shorter than most HTTP clients' own timeouts.
+  waitTimeout: 30_000,
+  // Calls in flight are usually milliseconds; a slow one gets as long as a waiting caller.
+  drainTimeout: 30_000,
+  autoStart: false,
+  // Editors write a file in several steps (temp file, rename, chmod) within a few ms; 150 ms
+  // sees them as one change without a noticeable delay.
+  watchDebounce: 150,
+} as const satisfies Partial<ManagerOptions>;
+
+/** ManagerOptions with defaults filled in, paths absolute. */
+export interface ResolvedManagerOptions {
+  dirs: readonly string[];
+  plugins: Record<string, PluginSettings>;
+  cacheDir: string;
+  baseDir: string;
+  supervisor: Required<SupervisorOptions>;
+  whileRestarting: WhileRestarting;
+  waitTimeout: number;
+  drainTimeout: number;
+  /** Undefined: PluginClient's default. */
   killGrace: number | undefined;
+  /** Undefined: PluginClient's default. */
   startTimeout: number | undefined;
-  autoStart: boolean | undefined;
+  autoStart: boolean;
+  watchDebounce: number;
+  env: Record<string, string> | undefined;
+  unixSocketDir: string | undefined;
+  handshake: HandshakeConfig | undefined;
 }
 
-/** The config file in `dir`, if there is one. */
-export function findConfig(dir: string): string | undefined {
-  for (const name of CONFIG_FILES) {
-    const f = join(dir, name);
-    if (existsSync(f)) return f;
+/** A number of milliseconds ≥ 0 (or undefined), else a TypeError/RangeError naming `name`. */
+export function checkMs(name: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || Number.isNaN(v)) {
+    throw new TypeError(`${name} must be a number of milliseconds (got ${JSON.stringify(v)})`);
   }
-  return undefined;
+  if (v < 0) throw new RangeError(`${name} must be ≥ 0 ms (got ${v})`);
+  return v;
 }
 
-export function readConfig(file: string): HostConfig {
-  const abs = resolve(file);
-  let text: string;
-  try {
-    text = readFileSync(abs, 'utf8');
-  } catch (err) {
-    throw new ConfigError(abs, undefined, `cannot be read: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-  let raw: unknown;
-  try {
-    // TOML goes through JSON so both forms give the same plain objects (smol-toml's tables
-    // have no prototype) and the same values (TOML dates become ISO strings).
-    raw = JSON.parse(extname(abs) === '.toml' ? JSON.stringify(parseToml(text)) : text);
-  } catch (err) {
-    const kind = extname(abs) === '.toml' ? 'TOML' : 'JSON';
-    throw new ConfigError(abs, undefined, `is not valid ${kind}: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-  return validateConfig(raw, abs);
+/** `fail` or `wait` (or undefined), else a TypeError naming `name`. */
+export function checkWhileRestarting(name: string, v: unknown): WhileRestarting | undefined {
+  if (v === undefined || v === 'fail' || v === 'wait') return v;
+  throw new TypeError(`${name} must be 'fail' or 'wait' (got ${JSON.stringify(v)})`);
 }
 
-const TOP = new Set([
-  'pluginDirs',
-  'cacheDir',
-  'plugins',
-  'supervisor',
-  'whileRestarting',
-  'waitTimeout',
-  'drainTimeout',
-  'killGrace',
-  'startTimeout',
-  'autoStart',
-  '$schema',
-]);
-const PLUGIN_KEYS = new Set(['source', 'version', 'config', 'env', 'enabled']);
+/** Checks DispenseOptions (a handle's overrides). */
+export function checkDispenseOptions(o: DispenseOptions): void {
+  checkWhileRestarting('whileRestarting', o.whileRestarting);
+  checkMs('waitTimeout', o.waitTimeout);
+}
 
-export function validateConfig(raw: unknown, file: string): HostConfig {
-  const base = dirname(file);
-  const fail = (field: string | undefined, problem: string): never => {
-    throw new ConfigError(file, field, problem);
-  };
-  if (!isObject(raw)) return fail(undefined, 'must hold an object');
-  for (const k of Object.keys(raw)) {
-    if (!TOP.has(k)) fail(k, `is not a config field (known: ${[...TOP].join(', ')})`);
+/** Fills in defaults and refuses options the manager cannot honour. */
+export function resolveManagerOptions(options: ManagerOptions = {}): ResolvedManagerOptions {
+  const o = options;
+  if (
+    o.dirs !== undefined &&
+    (!Array.isArray(o.dirs) || !o.dirs.every((d) => typeof d === 'string'))
+  ) {
+    throw new TypeError('dirs must be an array of directory paths');
   }
-  const dirs = raw.pluginDirs ?? [];
-  if (!Array.isArray(dirs) || !dirs.every((d) => typeof d === 'string')) {
-    fail('pluginDirs', 'must be an array of directory paths');
-  }
-  const cacheDir = raw.cacheDir;
-  if (cacheDir !== undefined && typeof cacheDir !== 'string') fail('cacheDir', 'must be a path');
-
-  const plugins: HostConfig['plugins'] = {};
-  const rawPlugins = raw.plugins ?? {};
-  if (!isObject(rawPlugins))
-    fail('plugins', 'must be an object of { "<name>": { source, version, config } }');
-  for (const [name, entry] of Object.entries(rawPlugins as Record<string, unknown>)) {
-    const at = `plugins.${name}`;
-    if (!isObject(entry)) fail(at, 'must be an object');
-    const e = entry as Record<string, unknown>;
-    for (const k of Object.keys(e)) {
-      if (!PLUGIN_KEYS.has(k))
-        fail(`${at}.${k}`, `is not a plugin setting (known: ${[...PLUGIN_KEYS].join(', ')})`);
-    }
-    const s: PluginSettings & { source?: SourceSpec } = {};
-    if (e.source !== undefined) s.source = parseSource(e.source, `${at}.source`, fail);
-    if (e.version !== undefined) {
-      if (typeof e.version !== 'string' || semver.validRange(e.version) === null) {
-        fail(
-          `${at}.version`,
-          `must be a semver range such as "^2" or ">=1.4 <3" (got ${JSON.stringify(e.version)})`,
-        );
-      }
-      s.version = e.version as string;
-    }
-    if (e.config !== undefined) s.config = e.config;
-    if (e.env !== undefined) {
-      if (!isObject(e.env) || !Object.values(e.env).every((v) => typeof v === 'string')) {
-        fail(`${at}.env`, 'must be an object of string values');
-      }
-      s.env = e.env as Record<string, string>;
-    }
-    if (e.enabled !== undefined) {
-      if (typeof e.enabled !== 'boolean') fail(`${at}.enabled`, 'must be true or false');
-      s.enabled = e.enabled as boolean;
-    }
-    plugins[name] = s;
-  }
-
-  const supervisor: SupervisorOptions = {};
-  if (raw.supervisor !== undefined) {
-    if (!isObject(raw.supervisor)) fail('supervisor', 'must be an object');
-    for (const [k, v] of Object.entries(raw.supervisor as Record<string, unknown>)) {
-      if (!(k in supervisorDefaults)) {
-        fail(
-          `supervisor.${k}`,
-          `is not a supervisor setting (known: ${Object.keys(supervisorDefaults).join(', ')})`,
-        );
-      }
-      if (typeof v !== 'number' || !(v >= 0)) fail(`supervisor.${k}`, 'must be a number ≥ 0');
-      (supervisor as Record<string, number>)[k] = v as number;
+  for (const k of ['cacheDir', 'baseDir', 'unixSocketDir'] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'string') {
+      throw new TypeError(`${k} must be a path (got ${JSON.stringify(o[k])})`);
     }
   }
-  const wr = raw.whileRestarting;
-  if (wr !== undefined && wr !== 'fail' && wr !== 'wait')
-    fail('whileRestarting', 'must be "fail" or "wait"');
-  const num = (k: string): number | undefined => {
-    const v = raw[k];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !(v >= 0)) fail(k, 'must be a number of milliseconds');
-    return v as number;
-  };
-  const bool = (k: string): boolean | undefined => {
-    const v = raw[k];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'boolean') fail(k, 'must be true or false');
-    return v as boolean;
-  };
+  for (const k of ['autoStart'] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'boolean') {
+      throw new TypeError(`${k} must be true or false (got ${JSON.stringify(o[k])})`);
+    }
+  }
+  if (o.plugins !== undefined && (typeof o.plugins !== 'object' || o.plugins === null)) {
+    throw new TypeError('plugins must be an object of { "<name>": settings }');
+  }
+  const baseDir = resolve(o.baseDir ?? process.cwd());
   return {
-    file,
-    pluginDirs: (dirs as string[]).map((d) => resolve(base, d)),
-    cacheDir: typeof cacheDir === 'string' ? resolve(base, cacheDir) : undefined,
-    plugins,
-    supervisor,
-    whileRestarting: wr as HostConfig['whileRestarting'],
-    waitTimeout: num('waitTimeout'),
-    drainTimeout: num('drainTimeout'),
-    killGrace: num('killGrace'),
-    startTimeout: num('startTimeout'),
-    autoStart: bool('autoStart'),
+    dirs: (o.dirs ?? []).map((d) => resolve(baseDir, d)),
+    plugins: o.plugins ?? {},
+    cacheDir: resolve(o.cacheDir ?? defaultCacheDir()),
+    baseDir,
+    supervisor: resolveSupervisorOptions(o.supervisor),
+    whileRestarting:
+      checkWhileRestarting('whileRestarting', o.whileRestarting) ?? managerDefaults.whileRestarting,
+    waitTimeout: checkMs('waitTimeout', o.waitTimeout) ?? managerDefaults.waitTimeout,
+    drainTimeout: checkMs('drainTimeout', o.drainTimeout) ?? managerDefaults.drainTimeout,
+    killGrace: checkMs('killGrace', o.killGrace),
+    startTimeout: checkMs('startTimeout', o.startTimeout),
+    autoStart: o.autoStart ?? managerDefaults.autoStart,
+    watchDebounce: checkMs('watchDebounce', o.watchDebounce) ?? managerDefaults.watchDebounce,
+    env: o.env,
+    unixSocketDir: o.unixSocketDir,
+    handshake: o.handshake,
   };
-}
-
-function parseSource(
-  v: unknown,
-  field: string,
-  fail: (field: string, problem: string) => never,
-): SourceSpec {
-  if (typeof v === 'string') {
-    if (v === '') fail(field, 'must not be empty');
-    return parseSourceString(v);
-  }
-  if (!isObject(v)) {
-    return fail(
-      field,
-      'must be a string or one of { path }, { package }, { git, ref }, { bundle, sha256 }',
-    );
-  }
-  const kinds = ['path', 'package', 'git', 'bundle'].filter((k) => k in v);
-  if (kinds.length !== 1) {
-    fail(
-      field,
-      `must have exactly one of "path", "package", "git", "bundle" (got ${kinds.length ? kinds.join(', ') : 'none'})`,
-    );
-  }
-  const kind = kinds[0]!;
-  const allowed: Record<string, string[]> = {
-    path: ['path'],
-    package: ['package'],
-    git: ['git', 'ref'],
-    bundle: ['bundle', 'sha256'],
-  };
-  for (const k of Object.keys(v)) {
-    if (!allowed[kind]!.includes(k))
-      fail(`${field}.${k}`, `does not go with "${kind}" (allowed: ${allowed[kind]!.join(', ')})`);
-    if (typeof v[k] !== 'string' || v[k] === '')
-      fail(`${field}.${k}`, 'must be a non-empty string');
-  }
-  if (kind === 'bundle' && typeof v.sha256 !== 'string') {
-    fail(`${field}.sha256`, 'is required for a bundle: the sha256 `plugwire pack` printed');
-  }
-  return v as unknown as SourceSpec;
 }

@@ -24,13 +24,27 @@ abstract class FileFieldError extends PlugwireError {
 
 /** A plugin.json that cannot be read, is not JSON, or has a field that is wrong. */
 export class ManifestError extends FileFieldError {
+  /** The plugin's name, once the manifest was read far enough to know it. */
+  readonly plugin: string | undefined;
   constructor(
     file: string,
     field: string | undefined,
     problem: string,
-    options?: { cause?: unknown },
+    options: { cause?: unknown; plugin?: string | undefined; code?: string } = {},
   ) {
-    super('PLUGWIRE_MANIFEST', file, field, problem, options);
+    super(options.code ?? 'PLUGWIRE_MANIFEST', file, field, problem, { cause: options.cause });
+    this.plugin = options.plugin;
+  }
+}
+
+/**
+ * A manifest entry that would run something outside the plugin's folder: a command path
+ * that leaves it (`../../bin/sh`, an absolute path, a symlink pointing out), or an entry
+ * file that does. Code `PLUGWIRE_ENTRY_OUTSIDE`.
+ */
+export class EntryOutsideError extends ManifestError {
+  constructor(file: string, field: string, problem: string, plugin: string) {
+    super(file, field, problem, { plugin, code: 'PLUGWIRE_ENTRY_OUTSIDE' });
   }
 }
 
@@ -59,9 +73,57 @@ export class PluginConfigError extends PlugwireError {
 export class SourceError extends PlugwireError {
   /** The source as written (path, package spec, git URL, bundle path). */
   readonly source: string;
-  constructor(source: string, problem: string, options: { cause?: unknown; code?: string } = {}) {
-    super(options.code ?? 'PLUGWIRE_SOURCE', `${source}: ${problem}`, { cause: options.cause });
+  /** The plugin it was loaded for, when the host named it (config entry, settings). */
+  readonly plugin: string | undefined;
+  /** The file at fault (a bundle entry, a compiled file), when there is one. */
+  readonly file: string | undefined;
+  constructor(
+    source: string,
+    problem: string,
+    options: {
+      cause?: unknown;
+      code?: string;
+      plugin?: string | undefined;
+      file?: string | undefined;
+    } = {},
+  ) {
+    super(
+      options.code ?? 'PLUGWIRE_SOURCE',
+      `${options.plugin ? `plugin "${options.plugin}": ` : ''}${source}: ${problem}`,
+      { cause: options.cause },
+    );
     this.source = source;
+    this.plugin = options.plugin;
+    this.file = options.file;
+  }
+}
+
+/**
+ * A source refused before any tool ran: a git URL that git would read as an option
+ * (`--upload-pack=…`) or that uses a transport that runs commands (`ext::`), a ref that is
+ * not a plain ref name. Code `PLUGWIRE_SOURCE_REFUSED`; `field` names what is wrong
+ * (`git`, `ref`).
+ */
+export class SourceRefusedError extends SourceError {
+  readonly field: string;
+  constructor(source: string, field: string, problem: string, plugin?: string) {
+    super(source, `"${field}" ${problem}`, { code: 'PLUGWIRE_SOURCE_REFUSED', plugin });
+    this.field = field;
+  }
+}
+
+/**
+ * A bundle or package tarball that cannot be used: not a gzipped tar, an entry that is a
+ * link or leads outside, too large. Code `PLUGWIRE_ARCHIVE`; `file` names the entry at
+ * fault when there is one.
+ */
+export class ArchiveError extends SourceError {
+  constructor(
+    source: string,
+    problem: string,
+    options: { cause?: unknown; plugin?: string | undefined; file?: string | undefined } = {},
+  ) {
+    super(source, problem, { ...options, code: 'PLUGWIRE_ARCHIVE' });
   }
 }
 
@@ -69,12 +131,14 @@ export class SourceError extends PlugwireError {
 export class IntegrityError extends SourceError {
   readonly expected: string;
   readonly actual: string;
-  constructor(source: string, expected: string, actual: string) {
-    super(
-      source,
-      `sha256 mismatch: expected ${expected}, the file has ${actual}; the bundle was changed or the config names the wrong hash`,
-      { code: 'PLUGWIRE_INTEGRITY' },
-    );
+  constructor(
+    source: string,
+    expected: string,
+    actual: string,
+    plugin?: string,
+    problem = `sha256 mismatch: expected ${expected}, the file has ${actual}; the bundle was changed or the config names the wrong hash`,
+  ) {
+    super(source, problem, { code: 'PLUGWIRE_INTEGRITY', plugin });
     this.expected = expected;
     this.actual = actual;
   }
@@ -133,14 +197,22 @@ export class PluginUnavailableError extends PlugwireError {
   }
 }
 
-/** A hot upgrade did not happen; the old version keeps serving. */
+/**
+ * A hot upgrade did not happen; the old version keeps serving. (For a crashed or failed
+ * plugin, which had no version serving, the new version did not start either:
+ * `nothingRuns`.)
+ */
 export class UpgradeError extends PlugwireError {
   readonly plugin: string;
-  constructor(name: string, problem: string, options?: { cause?: unknown }) {
+  constructor(
+    name: string,
+    problem: string,
+    options: { cause?: unknown; nothingRuns?: boolean } = {},
+  ) {
     super(
       'PLUGWIRE_UPGRADE',
-      `upgrade of plugin "${name}" failed, the running version stays: ${problem}`,
-      options,
+      `upgrade of plugin "${name}" failed, ${options.nothingRuns ? 'and the new version did not start either' : 'the running version stays'}: ${problem}`,
+      { cause: options.cause },
     );
     this.plugin = name;
   }

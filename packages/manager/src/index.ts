@@ -2,20 +2,32 @@
 // plugin directories and sources, states and the supervisor, hot upgrade, watch mode, metrics.
 // The `plugwire` command (src/cli) is built on the same exports.
 
+export { BUNDLE_MTIME, type PackedBundle, packBundle } from './bundle.js';
 export { defaultCacheDir } from './cache.js';
-export { CONFIG_FILES, findConfig, type HostConfig, readConfig, validateConfig } from './config.js';
+export { managerDefaults } from './config.js';
 export {
+  CONFIG_FILES,
+  findConfig,
+  type HostConfig,
+  readConfig,
+  validateConfig,
+} from './config-file.js';
+export {
+  ArchiveError,
   ConfigError,
+  EntryOutsideError,
   IntegrityError,
   ManifestError,
   PluginConfigError,
   PluginNotFoundError,
   PluginUnavailableError,
   SourceError,
+  SourceRefusedError,
   UpgradeError,
   VersionMismatchError,
 } from './errors.js';
-export type { PluginInfo, PluginSettings } from './managed.js';
+export { GIT_PROTOCOLS } from './git.js';
+export type { PluginInfo, PluginSettings } from './managed-plugin.js';
 export {
   type DispenseOptions,
   type Inspection,
@@ -37,11 +49,14 @@ export {
   readManifest,
   validateManifest,
 } from './manifest.js';
-export { LATENCY_BUCKETS, type PluginMetrics } from './metrics.js';
+export {
+  LATENCY_BUCKETS,
+  MAX_METHOD_LABELS,
+  OTHER_METHOD_LABEL,
+  type PluginMetrics,
+} from './metrics.js';
 export {
   type Origin,
-  type PackedBundle,
-  packBundle,
   parseSourceString,
   type SourceKind,
   type SourceSpec,

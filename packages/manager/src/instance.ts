@@ -29,6 +29,7 @@ export interface InstanceOptions {
   log: (record: LogRecord) => void;
 }
 
+/** Lines of stderr kept to quote when the process exits unexpectedly. */
 const STDERR_TAIL = 20;
 
 export class Instance {
@@ -97,6 +98,8 @@ export class Instance {
   }
 
   async start(): Promise<void> {
+    // Checked here, at each start, not only at load: the start may come much later.
+    await this.prepared.verify?.();
     await this.client.start();
     this.startedAt = Date.now();
   }
@@ -150,6 +153,18 @@ export class Instance {
 
   info(): Promise<PluginInfo> {
     return this.client.info();
+  }
+
+  #reported: Promise<PluginInfo | undefined> | undefined;
+
+  /**
+   * The methods of interface `name` as the process reports them (`plugwire/info`, asked once
+   * per process), or undefined when it does not say.
+   */
+  async reportedMethods(name: string): Promise<readonly string[] | undefined> {
+    this.#reported ??= this.client.info().catch(() => undefined);
+    const methods = (await this.#reported)?.methods;
+    return methods && Object.hasOwn(methods, name) ? (methods[name] ?? undefined) : undefined;
   }
 
   kill(): Promise<ExitStatus> {

@@ -1,19 +1,20 @@
-// The plugin manager: plugins from directories and sources, their states and processes,
-// calls routed through handles (metrics, fail-fast while restarting, hot upgrade), watch mode.
+// The plugin manager: the facade over loading (discovery.ts picks folders and versions,
+// sources.ts prepares them), each plugin's life (managed-plugin.ts), calls through handles
+// (routing.ts), metrics (metrics.ts) and watch mode (watch.ts finds changes, reconcile.ts
+// acts on them). Its public methods are the package's API.
 import { EventEmitter } from 'node:events';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import {
-  type HandshakeConfig,
-  type LogRecord,
-  type Plugin,
-  type RpcPeer,
-  UnknownPluginError,
-} from '@plugwire/core';
+import { resolve } from 'node:path';
+import type { LogRecord } from '@plugwire/core';
 import createDebug from 'debug';
 import semver from 'semver';
-import { defaultCacheDir } from './cache.js';
-import { readConfig } from './config.js';
+import {
+  type DispenseOptions,
+  type ManagerOptions,
+  type ResolvedManagerOptions,
+  resolveManagerOptions,
+} from './config.js';
+import { readConfig } from './config-file.js';
+import { chooseVersion, pluginFolders, readCandidates, satisfies } from './discovery.js';
 import {
   PluginConfigError,
   PluginNotFoundError,
@@ -21,15 +22,16 @@ import {
   UpgradeError,
   VersionMismatchError,
 } from './errors.js';
-import type { Instance } from './instance.js';
 import {
   type ManagedContext,
   ManagedPlugin,
   type PluginInfo,
   type PluginSettings,
-} from './managed.js';
-import { checkConfig, MANIFEST_FILE, type Manifest, readManifest } from './manifest.js';
+} from './managed-plugin.js';
+import { checkConfig, type Manifest } from './manifest.js';
 import { Metrics, type PluginMetrics } from './metrics.js';
+import { Reconciler, type WatchEvent } from './reconcile.js';
+import { CallRouter, type Def } from './routing.js';
 import {
   describeSource,
   type PreparedPlugin,
@@ -39,51 +41,12 @@ import {
   type SourceSpec,
 } from './sources.js';
 import type { PluginState } from './state.js';
-import type { SupervisorOptions } from './supervisor.js';
 import { DirWatcher } from './watch.js';
 
-const debug = createDebug('plugwire:manager');
+export type { DispenseOptions, ManagerOptions } from './config.js';
+export type { WatchEvent } from './reconcile.js';
 
-/** Options of a PluginManager. Everything is optional. */
-export interface ManagerOptions {
-  /**
-   * Plugin directories: each sub-folder with a plugin.json is a plugin (a directory that has
-   * a plugin.json itself is one plugin).
-   */
-  dirs?: readonly string[];
-  /** Plugins by name: sources to load them from, version ranges, config, env. */
-  plugins?: Record<string, PluginSettings>;
-  /** Where compiled, installed, cloned and unpacked plugins go. @default defaultCacheDir() */
-  cacheDir?: string;
-  /** Folder relative sources are resolved against. @default process.cwd() */
-  baseDir?: string;
-  /** Restart policy for crashed plugins. */
-  supervisor?: SupervisorOptions;
-  /**
-   * Calls made while a crashed plugin restarts: `fail` rejects them at once with
-   * PluginUnavailableError; `wait` holds them until it runs again (up to `waitTimeout`).
-   * @default 'fail'
-   */
-  whileRestarting?: 'fail' | 'wait';
-  /** Longest wait of a call under `whileRestarting: 'wait'`. @default 30_000 (ms) */
-  waitTimeout?: number;
-  /** How long stop() and upgrade() let calls in flight finish before stopping a process. @default 30_000 (ms) */
-  drainTimeout?: number;
-  /** Grace period between asking a plugin to quit and SIGKILL. @default 2_000 (ms) */
-  killGrace?: number;
-  /** Longest start (handshake, connect, init). @default 60_000 (ms) */
-  startTimeout?: number;
-  /** Start plugins as they are loaded (loadAll(), watch mode). @default false */
-  autoStart?: boolean;
-  /** Quiet time after the last change in a plugin folder before watch mode acts. @default 150 (ms) */
-  watchDebounce?: number;
-  /** Extra environment for every plugin process. */
-  env?: Record<string, string>;
-  /** Where plugin processes create their socket directories. @default os.tmpdir() */
-  unixSocketDir?: string;
-  /** Cookie and base protocol version; must match the plugins'. @default plugwire's */
-  handshake?: HandshakeConfig;
-}
+const debug = createDebug('plugwire:manager');
 
 /** One state change of one plugin. */
 export interface StateChange {
@@ -91,14 +54,6 @@ export interface StateChange {
   from: PluginState;
   to: PluginState;
   info: PluginInfo;
-}
-
-/** What watch mode did about a change in a plugin folder. */
-export interface WatchEvent {
-  folder: string;
-  action: 'loaded' | 'unloaded' | 'upgraded' | 'unchanged' | 'error';
-  plugin: string | undefined;
-  error?: Error;
 }
 
 export interface ManagerEvents {
@@ -127,13 +82,6 @@ export interface LoadResult {
   errors: LoadFailure[];
 }
 
-export interface DispenseOptions {
-  /** Overrides ManagerOptions.whileRestarting for this handle. */
-  whileRestarting?: 'fail' | 'wait';
-  /** Overrides ManagerOptions.waitTimeout for this handle. */
-  waitTimeout?: number;
-}
-
 /** inspect()'s answer. */
 export interface Inspection {
   info: PluginInfo;
@@ -143,11 +91,6 @@ export interface Inspection {
   /** What the running process negotiated. */
   process: { pid: number; protocolVersion: number; codec: string } | undefined;
 }
-
-type Def<T> = Plugin<T> & {
-  readonly name: string;
-  readonly methods?: readonly string[] | undefined;
-};
 
 /** Splits `kv@^2` into name and range. */
 export function parseRef(ref: string): { name: string; range: string | undefined } {
@@ -166,34 +109,33 @@ export function parseRef(ref: string): { name: string; range: string | undefined
  * folders, and counts what they do.
  */
 export class PluginManager extends EventEmitter<ManagerEvents> {
-  readonly #o: ManagerOptions;
+  readonly #o: ResolvedManagerOptions;
   readonly #plugins = new Map<string, ManagedPlugin>();
   readonly #metrics: Metrics;
   readonly #ctx: ManagedContext;
   readonly #source: SourceContext;
-  readonly #rawDefs = new Map<string, Def<RpcPeer>>();
+  readonly #router: CallRouter;
+  readonly #reconciler: Reconciler;
   #watcher: DirWatcher | undefined;
   #closed = false;
 
   constructor(options: ManagerOptions = {}) {
     super();
-    this.#o = options;
-    this.#source = {
-      cacheDir: resolve(options.cacheDir ?? defaultCacheDir()),
-      baseDir: resolve(options.baseDir ?? process.cwd()),
-    };
+    const o = resolveManagerOptions(options);
+    this.#o = o;
+    this.#source = { cacheDir: o.cacheDir, baseDir: o.baseDir };
     this.#metrics = new Metrics({
       plugins: () =>
         [...this.#plugins.values()].map((p) => ({ name: p.name, state: p.state, pid: p.pid })),
     });
     this.#ctx = {
-      supervisor: options.supervisor ?? {},
-      drainTimeout: options.drainTimeout ?? 30_000,
-      killGrace: options.killGrace,
-      startTimeout: options.startTimeout,
-      unixSocketDir: options.unixSocketDir,
-      env: options.env,
-      handshake: options.handshake,
+      supervisor: o.supervisor,
+      drainTimeout: o.drainTimeout,
+      killGrace: o.killGrace,
+      startTimeout: o.startTimeout,
+      unixSocketDir: o.unixSocketDir,
+      env: o.env,
+      handshake: o.handshake,
       stateChanged: (p, from, to) => {
         debug('%s: %s → %s', p.name, from, to);
         this.emit('state', { plugin: p.name, from, to, info: this.#info(p) });
@@ -209,6 +151,29 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       log: (r) => this.emit('log', r),
       warn: (err) => this.#warn(err),
     };
+    this.#router = new CallRouter({
+      plugin: (name) => this.#plugins.get(name),
+      names: () => [...this.#plugins.keys()],
+      metrics: this.#metrics,
+      options: o,
+      closed: () => this.#closed,
+    });
+    this.#reconciler = new Reconciler({
+      loadedFrom: (folder) =>
+        [...this.#plugins.values()].find((p) => 'path' in p.spec && p.spec.path === folder),
+      load: async (folder) => (await this.load({ path: folder })).name,
+      unload: async (name) => {
+        await this.unload(name);
+      },
+      prepare: (p) => this.#prepare(p.spec, p.name, p.settings),
+      checkFits: (p, next) => this.#checkFits(p.name, next, p.settings),
+      report: (event) => {
+        debug('watch %s: %s %s', event.folder, event.action, event.plugin ?? '');
+        this.emit('watch', event);
+        if (event.error) this.#warn(event.error);
+      },
+      closed: () => this.#closed,
+    });
   }
 
   /** A manager configured by a plugwire.config.json or .toml file (options override it). */
@@ -243,7 +208,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
 
   /** The plugin directories this manager scans. */
   get dirs(): readonly string[] {
-    return (this.#o.dirs ?? []).map((d) => resolve(this.#source.baseDir, d));
+    return this.#o.dirs;
   }
 
   // ---- loading -------------------------------------------------------------------------
@@ -255,8 +220,9 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
    * plugin name, the highest version that satisfies the settings' range wins.
    */
   async loadAll(): Promise<LoadResult> {
+    this.#assertOpen();
     const errors: LoadFailure[] = [];
-    const settings = this.#o.plugins ?? {};
+    const settings = this.#o.plugins;
     for (const [name, s] of Object.entries(settings)) {
       if (s.enabled === false || !s.source || this.#plugins.has(name)) continue;
       const source = typeof s.source === 'string' ? parseSourceString(s.source) : s.source;
@@ -266,30 +232,19 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
         errors.push({ where: describeSource(source), error: err as Error });
       }
     }
-    const found = new Map<string, Array<{ dir: string; manifest: Manifest }>>();
-    for (const folder of this.#pluginFolders()) {
-      try {
-        const manifest = readManifest(folder);
-        const list = found.get(manifest.name) ?? [];
-        list.push({ dir: folder, manifest });
-        found.set(manifest.name, list);
-      } catch (err) {
-        errors.push({ where: folder, error: err as Error });
-      }
-    }
+    const found = readCandidates(
+      pluginFolders(this.dirs, (err) => this.#warn(err)),
+      errors,
+    );
     for (const [name, candidates] of found) {
       if (this.#plugins.has(name) || settings[name]?.enabled === false) continue;
-      const range = settings[name]?.version;
-      const versions = candidates.map((c) => c.manifest.version);
-      const best = semver.maxSatisfying(versions, range ?? '*', { includePrerelease: true });
-      if (!best) {
-        errors.push({
-          where: candidates[0]!.dir,
-          error: new VersionMismatchError(name, range ?? '*', versions),
-        });
+      let pick: { dir: string };
+      try {
+        pick = chooseVersion(name, candidates, settings[name]?.version);
+      } catch (err) {
+        errors.push({ where: candidates[0]!.dir, error: err as Error });
         continue;
       }
-      const pick = candidates.find((c) => c.manifest.version === best)!;
       try {
         await this.#load({ path: pick.dir }, {}, false);
       } catch (err) {
@@ -325,7 +280,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     source: SourceSpec | string,
     settings: PluginSettings & { name?: string } = {},
   ): Promise<PluginInfo> {
-    return this.#load(source, settings, this.#o.autoStart === true);
+    return this.#load(source, settings, this.#o.autoStart);
   }
 
   async #load(
@@ -335,7 +290,11 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   ): Promise<PluginInfo> {
     this.#assertOpen();
     const spec = typeof source === 'string' ? parseSourceString(source) : source;
-    const prepared = await prepareSource(spec, this.#source);
+    const named = settings.name ? this.#o.plugins[settings.name] : undefined;
+    const prepared = await this.#prepare(spec, settings.name, {
+      ...named,
+      ...withoutName(settings),
+    });
     const name = prepared.manifest.name;
     if (settings.name && settings.name !== name) {
       throw new PluginConfigError(
@@ -349,7 +308,8 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
         'a plugin of that name is already loaded: use upgrade() to replace it',
       );
     }
-    const s: PluginSettings = { ...this.#o.plugins?.[name], ...withoutName(settings) };
+    this.#assertOpen(); // closed while the source was prepared
+    const s: PluginSettings = { ...this.#o.plugins[name], ...withoutName(settings) };
     this.#checkFits(name, prepared, s);
     const p = new ManagedPlugin(prepared, spec, s, this.#ctx);
     this.#plugins.set(name, p);
@@ -359,42 +319,21 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     return this.#info(p);
   }
 
+  /** Prepares a source with what the plugin's settings allow. */
+  #prepare(
+    spec: SourceSpec,
+    plugin: string | undefined,
+    settings: PluginSettings,
+  ): Promise<PreparedPlugin> {
+    return prepareSource(spec, this.#source, { plugin, allowScripts: settings.allowScripts });
+  }
+
   #checkFits(name: string, prepared: PreparedPlugin, s: PluginSettings): void {
-    if (
-      s.version &&
-      !semver.satisfies(prepared.manifest.version, s.version, { includePrerelease: true })
-    ) {
-      throw new VersionMismatchError(name, s.version, [prepared.manifest.version]);
+    if (!satisfies(prepared.manifest.version, s.version)) {
+      throw new VersionMismatchError(name, s.version!, [prepared.manifest.version]);
     }
     const problems = checkConfig(prepared.manifest, s.config ?? {});
     if (problems) throw new PluginConfigError(name, `does not fit its configSchema: ${problems}`);
-  }
-
-  #pluginFolders(): string[] {
-    const out: string[] = [];
-    for (const dir of this.dirs) {
-      if (existsSync(join(dir, MANIFEST_FILE))) {
-        out.push(dir);
-        continue;
-      }
-      let names: string[];
-      try {
-        names = readdirSync(dir).sort();
-      } catch (err) {
-        this.#warn(new Error(`plugin directory ${dir} cannot be read: ${(err as Error).message}`));
-        continue;
-      }
-      for (const n of names) {
-        if (n.startsWith('.') || n === 'node_modules') continue;
-        const p = join(dir, n);
-        try {
-          if (statSync(p).isDirectory()) out.push(p);
-        } catch {
-          // vanished meanwhile
-        }
-      }
-    }
-    return out;
   }
 
   // ---- looking -------------------------------------------------------------------------
@@ -415,10 +354,14 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     const { name, range } = parseRef(ref);
     const p = this.#plugins.get(name);
     if (!p) throw new PluginNotFoundError(name, [...this.#plugins.keys()]);
-    if (range && !semver.satisfies(p.version, range, { includePrerelease: true })) {
-      throw new VersionMismatchError(name, range, [p.version]);
-    }
+    if (!satisfies(p.version, range)) throw new VersionMismatchError(name, range!, [p.version]);
     return p;
+  }
+
+  /** #find for operations that would start a process: refused once the manager is closed. */
+  #findOpen(ref: string): ManagedPlugin {
+    this.#assertOpen();
+    return this.#find(ref);
   }
 
   #info(p: ManagedPlugin): PluginInfo {
@@ -430,7 +373,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   // ---- lifecycle -----------------------------------------------------------------------
 
   async start(ref: string): Promise<PluginInfo> {
-    const p = this.#find(ref);
+    const p = this.#findOpen(ref);
     await p.start();
     return this.#info(p);
   }
@@ -442,18 +385,18 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   }
 
   async restart(ref: string): Promise<PluginInfo> {
-    const p = this.#find(ref);
+    const p = this.#findOpen(ref);
     await p.restart();
     return this.#info(p);
   }
 
   /** Starts every loaded plugin; failures leave that plugin `failed` and are returned. */
   async startAll(): Promise<LoadFailure[]> {
-    const results = await Promise.allSettled([...this.#plugins.values()].map((p) => p.start()));
+    this.#assertOpen();
+    const plugins = [...this.#plugins.values()];
+    const results = await Promise.allSettled(plugins.map((p) => p.start()));
     return results.flatMap((r, i) =>
-      r.status === 'rejected'
-        ? [{ where: [...this.#plugins.keys()][i]!, error: r.reason as Error }]
-        : [],
+      r.status === 'rejected' ? [{ where: plugins[i]!.name, error: r.reason as Error }] : [],
     );
   }
 
@@ -465,8 +408,11 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   async unload(ref: string): Promise<PluginInfo> {
     const p = this.#find(ref);
     await p.dispose();
-    this.#plugins.delete(p.name);
-    this.#metrics.remove(p.name);
+    // Only if it is still the one loaded under its name (a concurrent unload and load).
+    if (this.#plugins.get(p.name) === p) {
+      this.#plugins.delete(p.name);
+      this.#metrics.remove(p.name);
+    }
     const info = p.info();
     this.emit('unloaded', info);
     return info;
@@ -476,10 +422,12 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
    * Hot upgrade: prepares `source` (default: the plugin's own source again, for a folder
    * whose files changed), starts it next to the running process, sends new calls to it, lets
    * calls in flight finish on the old one, then stops the old one. No call fails because of
-   * the switch. On any error the old version keeps serving and UpgradeError says why.
+   * the switch. On any error the old version keeps serving and UpgradeError says why. A
+   * crashed or failed plugin is started on the new version (its crash history forgotten);
+   * a stopped one takes it for its next start.
    */
   async upgrade(ref: string, source?: SourceSpec | string): Promise<PluginInfo> {
-    const p = this.#find(ref);
+    const p = this.#findOpen(ref);
     const spec =
       source === undefined
         ? p.spec
@@ -488,7 +436,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
           : source;
     let next: PreparedPlugin;
     try {
-      next = await prepareSource(spec, this.#source);
+      next = await this.#prepare(spec, p.name, p.settings);
       if (next.manifest.name !== p.name) {
         throw new Error(
           `${describeSource(spec)} holds plugin "${next.manifest.name}", not "${p.name}"`,
@@ -514,28 +462,8 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
    * upgrade while calls in flight finish on the old one.
    */
   async dispense<T>(ref: string, def: Def<T>, options: DispenseOptions = {}): Promise<T> {
-    const p = this.#find(ref);
-    const { range } = parseRef(ref);
-    const interfaces = p.prepared.manifest.plugins;
-    if (!(def.name in interfaces))
-      throw new UnknownPluginError(def.name, Object.keys(interfaces), 'plugin');
-    if (p.state === 'stopped') await p.start();
-    const methods = def.methods ?? interfaces[def.name]?.methods;
-    const call =
-      (method: string) =>
-      (...args: unknown[]) =>
-        this.#invoke<T, unknown>(p.name, range, def, method, options, (client) => {
-          const fn = (client as Record<string, unknown>)[method];
-          if (typeof fn !== 'function')
-            throw new TypeError(`${def.name} has no method "${method}"`);
-          return fn.apply(client, args);
-        });
-    if (methods) return Object.fromEntries(methods.map((m) => [m, call(m)])) as T;
-    return new Proxy({} as object, {
-      // `then` must stay undefined, or `await handle` would treat the handle as a promise.
-      get: (_, prop) =>
-        typeof prop === 'string' && prop !== 'then' && prop !== 'toJSON' ? call(prop) : undefined,
-    }) as T;
+    const p = this.#findOpen(ref);
+    return this.#router.dispense(p, parseRef(ref).range, def, options);
   }
 
   /**
@@ -548,57 +476,8 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     args: unknown[] = [],
     options: DispenseOptions & { interface?: string } = {},
   ): Promise<unknown> {
-    const p = this.#find(ref);
-    const interfaces = Object.keys(p.prepared.manifest.plugins);
-    const iface = options.interface ?? (interfaces.length === 1 ? interfaces[0]! : undefined);
-    if (!iface) {
-      throw new TypeError(
-        `plugin "${p.name}" serves several interfaces (${interfaces.join(', ')}): name one`,
-      );
-    }
-    if (!interfaces.includes(iface)) throw new UnknownPluginError(iface, interfaces, 'plugin');
-    if (p.state === 'stopped') await p.start();
-    let def = this.#rawDefs.get(iface);
-    if (!def) {
-      def = { name: iface };
-      this.#rawDefs.set(iface, def);
-    }
-    return this.#invoke(p.name, parseRef(ref).range, def, method, options, (peer) =>
-      peer.request(method, args),
-    );
-  }
-
-  async #invoke<T, R>(
-    name: string,
-    range: string | undefined,
-    def: Def<T>,
-    method: string,
-    options: DispenseOptions,
-    fn: (client: T) => Promise<R> | R,
-  ): Promise<R> {
-    const end = this.#metrics.startCall(name, method);
-    let inst: Instance | undefined;
-    try {
-      // Looked up per call: watch mode may have replaced the plugin since dispense().
-      const p = this.#plugins.get(name);
-      if (!p) throw new PluginNotFoundError(name, [...this.#plugins.keys()]);
-      if (range && !semver.satisfies(p.version, range, { includePrerelease: true })) {
-        throw new VersionMismatchError(name, range, [p.version]);
-      }
-      inst = await p.acquire(
-        options.whileRestarting ?? this.#o.whileRestarting ?? 'fail',
-        options.waitTimeout ?? this.#o.waitTimeout ?? 30_000,
-      );
-      const client = await inst.bind(def);
-      const result = await fn(client);
-      end(true);
-      return result;
-    } catch (err) {
-      end(false);
-      throw err;
-    } finally {
-      inst?.leave();
-    }
+    const p = this.#findOpen(ref);
+    return this.#router.call(p, parseRef(ref).range, method, args, options);
   }
 
   /**
@@ -606,7 +485,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
    * (`plugwire/info`); with `start: true` a stopped plugin is started to ask it.
    */
   async inspect(ref: string, options: { start?: boolean } = {}): Promise<Inspection> {
-    const p = this.#find(ref);
+    const p = options.start ? this.#findOpen(ref) : this.#find(ref);
     if (options.start && p.state === 'stopped') await p.start();
     const manifest = p.prepared.manifest;
     const methods: Record<string, string[] | null> = {};
@@ -643,81 +522,35 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   /**
    * Watches the plugin directories: a new plugin folder is loaded (and started with
    * `autoStart`), a removed one unloaded, a changed one upgraded in place (hot) when what
-   * would run changed. Each outcome is a `watch` event.
+   * would run changed, and a crashed or failed one started again on its changed files.
+   * Each outcome is a `watch` event.
    */
   async watch(): Promise<void> {
     this.#assertOpen();
     if (this.#watcher) return;
-    this.#watcher = new DirWatcher(this.#o.watchDebounce ?? 150, (folder) => {
-      void this.#reconcile(folder);
+    this.#watcher = new DirWatcher(this.#o.watchDebounce, (folder) => {
+      void this.#reconciler.schedule(folder);
     });
     await this.#watcher.add(this.dirs);
   }
 
-  // Changes of one folder are handled one at a time, in order.
-  readonly #reconciling = new Map<string, Promise<void>>();
-
-  #reconcile(folder: string): Promise<void> {
-    const prev = this.#reconciling.get(folder) ?? Promise.resolve();
-    const next = prev.then(() => this.#reconcileNow(folder));
-    this.#reconciling.set(folder, next);
-    void next.finally(() => {
-      if (this.#reconciling.get(folder) === next) this.#reconciling.delete(folder);
-    });
-    return next;
-  }
-
-  async #reconcileNow(folder: string): Promise<void> {
-    if (this.#closed) return;
-    const loaded = [...this.#plugins.values()].find(
-      (p) => 'path' in p.spec && p.spec.path === folder,
-    );
-    const report = (action: WatchEvent['action'], plugin: string | undefined, error?: Error) => {
-      debug('watch %s: %s %s', folder, action, plugin ?? '');
-      this.emit('watch', { folder, action, plugin, ...(error ? { error } : {}) });
-      if (error) this.#warn(error);
-    };
-    try {
-      if (!existsSync(join(folder, MANIFEST_FILE))) {
-        if (loaded) {
-          await this.unload(loaded.name);
-          report('unloaded', loaded.name);
-        }
-        return;
-      }
-      if (!loaded) {
-        const info = await this.load({ path: folder });
-        report('loaded', info.name);
-        return;
-      }
-      const next = await prepareSource(loaded.spec, this.#source);
-      if (next.manifest.name !== loaded.name) {
-        await this.unload(loaded.name);
-        const info = await this.load({ path: folder });
-        report('loaded', info.name);
-        return;
-      }
-      if (next.fingerprint === loaded.prepared.fingerprint) {
-        report('unchanged', loaded.name);
-        return;
-      }
-      this.#checkFits(loaded.name, next, loaded.settings);
-      await loaded.upgrade(next);
-      report('upgraded', loaded.name);
-    } catch (err) {
-      report('error', loaded?.name, err as Error);
-    }
-  }
-
   // ---- the end -----------------------------------------------------------------------------
 
-  /** Stops watching and stops every plugin (calls in flight finish first). */
+  /**
+   * Stops watching and stops every plugin (calls in flight finish first). Afterwards,
+   * loads, starts, upgrades and calls are refused with PluginUnavailableError.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.#watcher?.close();
-    await Promise.allSettled([...this.#reconciling.values()]);
+    await this.#reconciler.settled();
     await Promise.all([...this.#plugins.values()].map((p) => p.dispose()));
+  }
+
+  /** True once close() was called. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   #assertOpen(): void {

@@ -43,7 +43,19 @@ export interface Manifest {
   configSchema: Record<string, unknown> | undefined;
 }
 
+// npm's package name rules (a plugin is often published as one): at most 214 characters.
 const NAME = /^[a-z0-9][a-z0-9._-]{0,213}$/;
+// Interface names become keys of plain objects on both sides: no `__proto__`, `constructor`.
+const INTERFACE = /^[A-Za-z_$][\w$.-]{0,127}$/;
+const RESERVED = new Set([
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  'then',
+]);
 const FILE_ENTRY = /\.(?:[cm]?js|[cm]?ts|tsx)$/;
 const KNOWN = new Set([
   'name',
@@ -165,12 +177,14 @@ export function validateManifest(raw: unknown, file: string): Manifest {
     if (p.length === 0) fail('plugins', 'must name at least one plugin interface');
     p.forEach((n, i) => {
       if (typeof n !== 'string' || n === '') fail(`plugins[${i}]`, 'must be a non-empty string');
+      checkInterface(n as string, `plugins[${i}]`, fail);
       plugins[n as string] = { methods: undefined };
     });
   } else if (isObject(p)) {
     const names = Object.keys(p);
     if (names.length === 0) fail('plugins', 'must name at least one plugin interface');
     for (const n of names) {
+      checkInterface(n, `plugins.${n}`, fail);
       const spec = p[n];
       if (!isObject(spec)) fail(`plugins.${n}`, 'must be an object, e.g. { "methods": ["get"] }');
       const methods = (spec as Record<string, unknown>).methods;
@@ -248,6 +262,19 @@ function parseEntry(e: unknown, fail: (field: string, problem: string) => never)
       fail(`entry.${k}`, 'is not an entry field (command, args)');
   }
   return { kind: 'command', command: e.command as string, args: args as string[] };
+}
+
+function checkInterface(
+  name: string,
+  field: string,
+  fail: (field: string, problem: string) => never,
+): void {
+  if (!INTERFACE.test(name) || RESERVED.has(name)) {
+    fail(
+      field,
+      `"${name}" is not an interface name (letters, digits, "_", "$", ".", "-"; not ${[...RESERVED].join(', ')})`,
+    );
+  }
 }
 
 function maintainer(

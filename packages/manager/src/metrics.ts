@@ -9,6 +9,18 @@ export const LATENCY_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
 
+/**
+ * The `method` label of calls to methods the plugin does not have (or beyond
+ * MAX_METHOD_LABELS): a caller choosing method names must not grow the number of series.
+ */
+export const OTHER_METHOD_LABEL = '(other)';
+
+/**
+ * Most distinct `method` labels per plugin. Declared interfaces have tens of methods; a
+ * manifest declaring thousands would otherwise make thousands of series per metric.
+ */
+export const MAX_METHOD_LABELS = 200;
+
 /** The metrics of one plugin, as `manager.metrics()` gives them. */
 export interface PluginMetrics {
   state: PluginState;
@@ -39,6 +51,8 @@ export class Metrics {
   readonly #totals = new Map<string, { calls: number; errors: number; restarts: number }>();
   // CPU counted per process: a restart starts from zero, the counter keeps growing.
   readonly #cpuSeen = new Map<string, { pid: number; seconds: number }>();
+  /** The method labels in use per plugin. */
+  readonly #methods = new Map<string, Set<string>>();
 
   constructor(source: MetricsSource) {
     this.#source = source;
@@ -109,11 +123,16 @@ export class Metrics {
     });
   }
 
-  /** Starts timing a call; the returned function ends it. */
-  startCall(plugin: string, method: string): (ok: boolean) => void {
-    const end = this.#latency.startTimer({ plugin, method });
-    return (ok) => {
-      end();
+  /**
+   * Starts timing a call; the returned function ends it, with the method's name when the
+   * plugin has that method (else, or past MAX_METHOD_LABELS, it counts under
+   * OTHER_METHOD_LABEL).
+   */
+  startCall(plugin: string): (method: string | undefined, ok: boolean) => void {
+    const end = this.#latency.startTimer({ plugin });
+    return (name, ok) => {
+      const method = this.#label(plugin, name);
+      end({ method });
       this.#calls.inc({ plugin, method });
       const t = this.#total(plugin);
       t.calls++;
@@ -122,6 +141,19 @@ export class Metrics {
         t.errors++;
       }
     };
+  }
+
+  #label(plugin: string, method: string | undefined): string {
+    if (method === undefined) return OTHER_METHOD_LABEL;
+    let seen = this.#methods.get(plugin);
+    if (!seen) {
+      seen = new Set();
+      this.#methods.set(plugin, seen);
+    }
+    if (seen.has(method)) return method;
+    if (seen.size >= MAX_METHOD_LABELS) return OTHER_METHOD_LABEL;
+    seen.add(method);
+    return method;
   }
 
   restarted(plugin: string): void {
@@ -138,6 +170,7 @@ export class Metrics {
   remove(plugin: string): void {
     this.#totals.delete(plugin);
     this.#cpuSeen.delete(plugin);
+    this.#methods.delete(plugin);
     for (const m of [this.#calls, this.#errors, this.#latency]) {
       (m as Counter<'plugin' | 'method'>).remove({ plugin });
     }

@@ -98,3 +98,14 @@ test('source strings: git URLs with refs, npm specs, tarballs and folders', () =
   assert.deepEqual(parseSourceString('./kv-2.0.0.tgz'), { package: './kv-2.0.0.tgz' });
   assert.deepEqual(parseSourceString('plugins/kv'), { path: 'plugins/kv' });
 });
+
+test('allowScripts is a per-plugin setting that must be true or false', () => {
+  const file = join(dir, 'scripts.json');
+  writeFileSync(file, JSON.stringify({ plugins: { kv: { allowScripts: true } } }));
+  assert.equal(readConfig(file).plugins.kv?.allowScripts, true);
+  writeFileSync(file, JSON.stringify({ plugins: { kv: { allowScripts: 'yes' } } }));
+  assert.throws(
+    () => readConfig(file),
+    (err: ConfigError) => err.field === 'plugins.kv.allowScripts',
+  );
+});

@@ -1,7 +1,7 @@
 // plugin.json validation: every error names the file and the field.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ManifestError, parseManifest } from '@plugwire/manager';
+import { ManifestError, parseManifest, validateManifest } from '@plugwire/manager';
 
 const FILE = '/plugins/kv/plugin.json';
 const valid = {
@@ -103,4 +103,18 @@ test('text that is not JSON is reported for the file, without a field', () => {
     () => parseManifest('{ "name": ', FILE),
     (err: ManifestError) => err.field === undefined && /is not valid JSON/.test(err.message),
   );
+});
+
+test('an interface named like an Object.prototype member is rejected', () => {
+  for (const plugins of [['__proto__'], { constructor: {} }, ['then']]) {
+    assert.throws(
+      () => validateManifest({ ...valid, plugins }, FILE),
+      (err: ManifestError) => {
+        assert.ok(err instanceof ManifestError);
+        assert.match(err.field ?? '', /^plugins/);
+        assert.match(err.message, /is not an interface name/);
+        return true;
+      },
+    );
+  }
 });

@@ -1,7 +1,7 @@
 // Tables and numbers for the terminal. Colours come from picocolors, which turns itself off
 // when stdout is not a terminal, with NO_COLOR, or with --no-color (FORCE_COLOR turns it on).
 import pc from 'picocolors';
-import type { PluginInfo } from '../managed.js';
+import type { PluginInfo } from '../managed-plugin.js';
 import type { PluginMetrics } from '../metrics.js';
 import type { PluginState } from '../state.js';
 
@@ -92,6 +92,35 @@ export function stateTable(
       ];
     }),
   );
+}
+
+/** Causes followed at most by errorLines (a cycle or a deep chain stops there). */
+const MAX_CAUSES = 5;
+
+/**
+ * An error as the CLI prints it: the whole message (a compiler's file:line:col, a plugin's
+ * stderr lines), its code, then each cause whose message the ones before do not already
+ * hold, indented.
+ */
+export function errorLines(err: unknown): string[] {
+  const lines: string[] = [];
+  const seen = new Set<unknown>();
+  let e: unknown = err;
+  for (let depth = 0; e !== undefined && e !== null && depth <= MAX_CAUSES; depth++) {
+    if (seen.has(e)) break;
+    seen.add(e);
+    const x = e as { message?: unknown; code?: unknown; cause?: unknown };
+    const message = typeof x.message === 'string' ? x.message : String(e);
+    const code = typeof x.code === 'string' ? ` (${x.code})` : '';
+    if (depth === 0 || !lines.join('\n').includes(message.trim())) {
+      const indent = '  '.repeat(depth);
+      message.split('\n').forEach((l, i) => {
+        lines.push(`${indent}${i === 0 && depth > 0 ? 'cause: ' : ''}${l}${i === 0 ? code : ''}`);
+      });
+    }
+    e = x.cause;
+  }
+  return lines;
 }
 
 export function firstLine(s: string): string {

@@ -4,10 +4,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import pc from 'picocolors';
-import { findConfig } from '../config.js';
+import { packBundle } from '../bundle.js';
+import { findConfig } from '../config-file.js';
 import { type ManagerOptions, PluginManager } from '../manager.js';
-import { packBundle } from '../sources.js';
-import { bytes, colourState, duration, firstLine, table, toJson } from './format.js';
+import { bytes, colourState, duration, errorLines, table, toJson } from './format.js';
 import { run } from './run.js';
 import { scaffold } from './scaffold.js';
 
@@ -135,9 +135,15 @@ function open(g: GlobalOptions, extra: ManagerOptions = {}): PluginManager {
   return configFile ? PluginManager.fromConfig(configFile, options) : new PluginManager(options);
 }
 
+/** Writes an error whole (message, code, causes) to stderr, after `prefix`. */
+function printError(prefix: string, err: unknown): void {
+  const [first, ...rest] = errorLines(err);
+  process.stderr.write(`${prefix} ${first ?? String(err)}\n`);
+  for (const l of rest) process.stderr.write(`  ${l}\n`);
+}
+
 function fail(err: unknown): void {
-  const e = err as Error & { code?: unknown };
-  process.stderr.write(`${pc.red('plugwire:')} ${e.message ?? String(err)}\n`);
+  printError(pc.red('plugwire:'), err);
 }
 
 async function list(g: GlobalOptions, o: { json?: boolean }): Promise<number> {
@@ -175,7 +181,7 @@ async function list(g: GlobalOptions, o: { json?: boolean }): Promise<number> {
           process.stdout.write(`${l}\n`);
         }
       }
-      for (const e of errors) process.stderr.write(`${pc.red('✗')} ${e.error.message}\n`);
+      for (const e of errors) printError(pc.red('✗'), e.error);
     }
     return errors.length ? 1 : 0;
   } finally {
@@ -186,7 +192,7 @@ async function list(g: GlobalOptions, o: { json?: boolean }): Promise<number> {
 async function inspect(g: GlobalOptions, ref: string, o: { json?: boolean }): Promise<number> {
   const manager = open(g);
   try {
-    await loadFor(manager, ref);
+    if (!(await loadFor(manager, ref))) return 1;
     const x = await manager.inspect(ref, { start: true });
     if (o.json) {
       process.stdout.write(`${toJson(x)}\n`);
@@ -260,7 +266,7 @@ async function call(
   const args = Array.isArray(parsed) ? parsed : [parsed];
   const manager = open(g);
   try {
-    await loadFor(manager, ref);
+    if (!(await loadFor(manager, ref))) return 1;
     try {
       const result = await manager.call(
         ref,
@@ -271,10 +277,7 @@ async function call(
       process.stdout.write(`${toJson(result ?? null)}\n`);
       return 0;
     } catch (err) {
-      const e = err as Error & { code?: unknown };
-      process.stderr.write(
-        `${pc.red('plugwire:')} ${ref}.${method} failed: ${firstLine(e.message)}${e.code !== undefined ? ` (${e.code})` : ''}\n`,
-      );
+      printError(`${pc.red('plugwire:')} ${ref}.${method} failed:`, err);
       return 1;
     }
   } finally {
@@ -282,13 +285,25 @@ async function call(
   }
 }
 
-/** Loads everything; if the plugin is missing, the load errors say why. */
-async function loadFor(manager: PluginManager, ref: string): Promise<void> {
+/**
+ * Loads everything; resolves false (having said why) when the plugin is not loaded: the
+ * errors of loading it when there are any, else every load error and that no plugin of that
+ * name is there. Nothing more is printed then: the cause, not its consequences.
+ */
+async function loadFor(manager: PluginManager, ref: string): Promise<boolean> {
   const { errors } = await manager.loadAll();
   const name = ref.replace(/@.*$/, '');
-  if (!manager.list().some((p) => p.name === name)) {
-    for (const e of errors) process.stderr.write(`${pc.red('✗')} ${e.error.message}\n`);
+  if (manager.list().some((p) => p.name === name)) return true;
+  const own = errors.filter((e) => (e.error as { plugin?: unknown }).plugin === name);
+  for (const e of own.length ? own : errors) printError(pc.red('✗'), e.error);
+  if (own.length === 0) {
+    const loaded = manager.list().map((p) => p.name);
+    printError(
+      pc.red('plugwire:'),
+      new Error(`no plugin "${name}" is loaded (loaded: ${loaded.join(', ') || 'none'})`),
+    );
   }
+  return false;
 }
 
 async function pack(g: GlobalOptions, dir: string, out: string): Promise<number> {

@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import pc from 'picocolors';
 import type { PluginManager, StateChange, WatchEvent } from '../manager.js';
-import { colourState, firstLine, stateTable } from './format.js';
+import { colourState, errorLines, firstLine, stateTable } from './format.js';
 
 export interface RunOptions {
   watch: boolean;
@@ -11,7 +11,9 @@ export interface RunOptions {
   metricsPort: number | undefined;
 }
 
-const EVENTS_SHOWN = 8;
+// Event lines under the live table: enough for an error with its file:line:col and a few
+// stderr lines, few enough that table and events fit a 40-line terminal.
+const EVENTS_SHOWN = 12;
 
 export async function run(open: () => PluginManager, o: RunOptions): Promise<number> {
   const manager = open();
@@ -52,13 +54,20 @@ export async function run(open: () => PluginManager, o: RunOptions): Promise<num
   process.on('SIGTERM', onSignal);
   manager.on('state', (c) => event(describeChange(c)));
   manager.on('watch', (w) => {
+    // An error comes whole as a warning too; here the one-line summary.
     if (w.action !== 'unchanged') event(describeWatch(w));
   });
-  manager.on('warning', (err) => event(`${pc.yellow('warning')} ${firstLine(err.message)}`));
+  // Errors whole: a compile error's file:line:col and a plugin's stderr are in later lines.
+  const eventError = (prefix: string, err: unknown) => {
+    const [first, ...rest] = errorLines(err);
+    event(`${prefix} ${first}`);
+    for (const l of rest) event(`  ${l}`);
+  };
+  manager.on('warning', (err) => eventError(pc.yellow('warning'), err));
 
   if (!o.live) out(header(manager, o));
   const { errors } = await manager.loadAll();
-  for (const e of errors) event(`${pc.red('✗')} ${firstLine(e.error.message)}`);
+  for (const e of errors) eventError(pc.red('✗'), e.error);
   if (o.watch) await manager.watch();
   let server: Server | undefined;
   if (o.metricsPort !== undefined) server = await serveMetrics(manager, o.metricsPort, event);

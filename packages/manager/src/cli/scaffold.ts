@@ -1,9 +1,46 @@
 // `plugwire new <name>`: a TypeScript plugin folder that loads as it is (the manager compiles
 // src/plugin.ts on load) and has a test that passes (`npm test`, in-process, no build).
+//
+// The @plugwire packages are not on the npm registry: the folder gets them as tarballs in
+// `vendor/`, packed (`npm pack`) from the copies installed beside this manager, and its
+// package.json depends on those files. So `npm install && npm test` works anywhere, with
+// the same plugwire version as the manager that made it.
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
 import pc from 'picocolors';
+import { runTool } from '../cache.js';
+
+/** What a plugin needs at run time: the SDK and what it depends on. */
+const PLUGWIRE_PACKAGES = ['sdk', 'core', 'rpc', 'mux'] as const;
+
+/** The folder of each @plugwire package a plugin needs, as installed beside this manager. */
+function installedPackages(): Array<{ name: string; dir: string }> {
+  const out: Array<{ name: string; dir: string }> = [];
+  // Each package is found from the one that depends on it (core from the manager, rpc and
+  // mux from core): the layout of node_modules (npm, pnpm) does not matter.
+  let from = import.meta.url;
+  for (const p of PLUGWIRE_PACKAGES) {
+    const name = `@plugwire/${p}`;
+    const dir = dirname(createRequire(from).resolve(`${name}/package.json`));
+    out.push({ name, dir });
+    if (p === 'core') from = join(dir, 'package.json');
+  }
+  return out;
+}
+
+/** Packs the plugwire packages into `<dir>/vendor`; returns `file:` specs by package name. */
+async function vendor(dir: string): Promise<Record<string, string>> {
+  const into = join(dir, 'vendor');
+  await mkdir(into, { recursive: true });
+  const deps: Record<string, string> = {};
+  for (const { name, dir: pkg } of installedPackages()) {
+    const out = await runTool(name, 'npm', ['pack', '--silent', '--pack-destination', into, pkg]);
+    deps[name] = `file:vendor/${out.trim().split('\n').at(-1)}`;
+  }
+  return deps;
+}
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,213}$/;
 
@@ -16,7 +53,10 @@ function camel(name: string, upper: boolean): string {
   return /^[0-9]/.test(s) ? `_${s}` : s;
 }
 
-export function scaffoldFiles(name: string): Record<string, string> {
+export function scaffoldFiles(
+  name: string,
+  plugwire: Record<string, string> = { '@plugwire/sdk': '^0.1.0' },
+): Record<string, string> {
   const type = camel(name, true);
   const def = camel(name, false);
   const key = JSON.stringify(name);
@@ -28,12 +68,13 @@ export function scaffoldFiles(name: string): Record<string, string> {
         description: `${name}: a plugwire plugin`,
         type: 'module',
         private: true,
-        files: ['plugin.json', 'src'],
+        files: ['plugin.json', 'src', 'vendor'],
         scripts: {
           test: `node --import tsx --test test/${name}.test.ts`,
           typecheck: 'tsc --noEmit',
         },
-        dependencies: { '@plugwire/sdk': '^0.1.0' },
+        // The plugwire packages as tarballs in vendor/ (they are not on the npm registry).
+        dependencies: plugwire,
         devDependencies: { '@types/node': '^20.19.0', tsx: '^4.23.0', typescript: '^7.0.2' },
       },
       null,
@@ -145,7 +186,10 @@ test('hello greets by name with the greeting from the config', async () => {
 
 A plugwire plugin.
 
-- \`npm install\`, then \`npm test\`: the plugin's test, in process.
+- \`npm install\`, then \`npm test\`: the plugin's test, in process. The @plugwire packages
+  come from \`vendor/\` (packed by \`plugwire new\` from the manager that made this folder;
+  they are not on the npm registry): keep that folder, or point the dependencies at other
+  tarballs.
 - \`plugwire call ${name} hello '["Ada"]' --dir ..\`: load it from its parent folder and call it.
 - \`plugwire run ..\`: run it (and its siblings) under the manager; edits reload it.
 - \`plugwire pack .\`: a bundle with a sha256, for a host's config.
@@ -161,7 +205,8 @@ export async function scaffold(name: string, parent: string): Promise<number> {
   }
   const dir = join(parent, name);
   if (existsSync(dir)) throw new Error(`${dir} already exists; choose another name or folder`);
-  const files = scaffoldFiles(name);
+  await mkdir(dir, { recursive: true });
+  const files = scaffoldFiles(name, await vendor(dir));
   for (const [path, text] of Object.entries(files)) {
     await mkdir(join(dir, path, '..'), { recursive: true });
     await writeFile(join(dir, path), text);
@@ -172,7 +217,7 @@ export async function scaffold(name: string, parent: string): Promise<number> {
       .map((f) => `  ${f}`)
       .join(
         '\n',
-      )}\n\nnext:\n  cd ${rel} && npm install && npm test\n  plugwire call ${name} hello '["Ada"]' --dir ${relative(process.cwd(), parent) || '.'}\n`,
+      )}\n  vendor/ (the @plugwire packages, packed from this manager's)\n\nnext:\n  cd ${rel} && npm install && npm test\n  plugwire call ${name} hello '["Ada"]' --dir ${relative(process.cwd(), parent) || '.'}\n`,
   );
   return 0;
 }

@@ -1,5 +1,6 @@
 // One plugin under management: its state (moved only by #setState), its current process,
-// the supervisor's restarts, and the switch of a hot upgrade.
+// its supervisor's restarts, and the switch of a hot upgrade. (Named apart from core's
+// cleanup registry: this is the manager's view of one plugin.)
 import {
   type ExitStatus,
   type HandshakeConfig,
@@ -10,7 +11,7 @@ import { PluginUnavailableError, UpgradeError } from './errors.js';
 import { Instance } from './instance.js';
 import type { Origin, PreparedPlugin, SourceSpec } from './sources.js';
 import type { PluginState } from './state.js';
-import { CrashHistory, type SupervisorOptions } from './supervisor.js';
+import { Supervisor, type SupervisorOptions } from './supervisor.js';
 
 /** What the host says about one plugin (config file entry, or ManagerOptions.plugins). */
 export interface PluginSettings {
@@ -24,6 +25,13 @@ export interface PluginSettings {
   env?: Record<string, string>;
   /** `false` leaves it out. @default true */
   enabled?: boolean;
+  /**
+   * Let installing this plugin run code of its source: npm's install scripts of a package
+   * or git source (and of their dependencies), and a git source's `build` script. Off, a
+   * load (even `plugwire list`) runs no code of the plugin; turn it on only for sources you
+   * trust as much as the host. @default false
+   */
+  allowScripts?: boolean;
 }
 
 /** What list() and get() tell about a plugin. */
@@ -83,12 +91,12 @@ export class ManagedPlugin {
   /** Retired instances still finishing their calls. */
   readonly #retiring = new Set<Instance>();
   #restarts = 0;
+  /** True from a crash the supervisor will restart until that restart has settled. */
   #restarting = false;
   #lastError: Error | undefined;
+  /** How the last process ended; cleared when a new one runs. */
   #exit: ExitStatus | undefined;
-  #retryAt: number | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  readonly #history: CrashHistory;
+  readonly #supervisor: Supervisor;
   #queue: Promise<unknown> = Promise.resolve();
   #waiters = new Set<() => void>();
 
@@ -103,7 +111,7 @@ export class ManagedPlugin {
     this.spec = spec;
     this.settings = settings;
     this.#ctx = ctx;
-    this.#history = new CrashHistory(ctx.supervisor);
+    this.#supervisor = new Supervisor(ctx.supervisor);
   }
 
   get state(): PluginState {
@@ -135,7 +143,7 @@ export class ManagedPlugin {
         : undefined,
       exitCode: this.#exit?.code,
       exitSignal: this.#exit?.signal,
-      retryAt: this.#retryAt,
+      retryAt: this.#supervisor.retryAt,
       dir: this.prepared.dir,
       origin: this.prepared.origin,
       interfaces: Object.keys(m.plugins),
@@ -162,7 +170,7 @@ export class ManagedPlugin {
     return this.#enqueue(async () => {
       if (this.#state === 'running' || this.#state === 'upgrading') return;
       this.#cancelRestart();
-      this.#history.reset();
+      this.#supervisor.reset();
       await this.#launch(false);
     });
   }
@@ -176,7 +184,7 @@ export class ManagedPlugin {
   restart(): Promise<void> {
     return this.#enqueue(async () => {
       await this.#stop();
-      this.#history.reset();
+      this.#supervisor.reset();
       this.#restarts++;
       this.#ctx.restarted(this);
       await this.#launch(false);
@@ -185,15 +193,29 @@ export class ManagedPlugin {
 
   /**
    * Switches to `next`: starts it next to the running process, sends new calls to it, lets
-   * calls in flight on the old one finish, then stops the old one. A plugin that is not
-   * running just takes `next` for its next start.
+   * calls in flight on the old one finish, then stops the old one. A stopped plugin just
+   * takes `next` for its next start; a crashed or failed one is started on `next` at once
+   * (the change may be its fix), its crash history forgotten.
    */
   upgrade(next: PreparedPlugin): Promise<void> {
     return this.#enqueue(async () => {
       const from = this.prepared;
       const old = this.#current;
       if (!old || this.#state !== 'running') {
+        const down = this.#state === 'crashed' || this.#state === 'failed';
         this.prepared = next;
+        if (down) {
+          this.#cancelRestart();
+          this.#supervisor.reset();
+          try {
+            await this.#launch(false);
+          } catch (err) {
+            throw new UpgradeError(this.name, (err as Error).message, {
+              cause: err,
+              nothingRuns: true,
+            });
+          }
+        }
         this.#ctx.upgraded(this, from, next);
         return;
       }
@@ -242,12 +264,13 @@ export class ManagedPlugin {
       }
       // starting, crashed, or upgrading after the old process died
       if (policy === 'fail' && (this.#restarting || s === 'crashed')) {
-        const when = this.#retryAt ? ` in ${Math.max(0, this.#retryAt - Date.now())} ms` : ' now';
+        const retryAt = this.#supervisor.retryAt;
+        const when = retryAt ? ` in ${Math.max(0, retryAt - Date.now())} ms` : ' now';
         throw new PluginUnavailableError(
           this.name,
           s,
           `it crashed and restarts${when}; retry then, or dispense with { whileRestarting: 'wait' }`,
-          { retryAt: this.#retryAt, cause: this.#lastError },
+          { retryAt, cause: this.#lastError },
         );
       }
       const left = deadline - Date.now();
@@ -330,6 +353,7 @@ export class ManagedPlugin {
       throw err;
     }
     this.#restarting = false;
+    this.#exit = undefined;
     this.#adopt(inst);
     this.#setState('running');
   }
@@ -379,30 +403,21 @@ export class ManagedPlugin {
     this.#crashed();
   }
 
-  /** The supervisor's part: restart after the backoff delay, or give up. */
+  /** A crash: the supervisor restarts it after the backoff delay, or it is given up on. */
   #crashed(): void {
-    const verdict = this.#history.crash(Date.now());
-    // retryAt is part of what the 'crashed' event tells.
-    this.#retryAt = verdict.restart ? Date.now() + verdict.delay : undefined;
-    this.#restarting = verdict.restart;
-    this.#setState('crashed');
-    if (!verdict.restart) {
-      this.#setState('failed');
-      return;
-    }
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#retryAt = undefined;
+    const restart = this.#supervisor.crashed(() => {
       this.#restarts++;
       this.#ctx.restarted(this);
       this.#enqueue(() => this.#launch(true)).catch((err: Error) => this.#ctx.warn(err));
-    }, verdict.delay);
+    });
+    // retryAt (set by the supervisor above) is part of what the 'crashed' event tells.
+    this.#restarting = restart;
+    this.#setState('crashed');
+    if (!restart) this.#setState('failed');
   }
 
   #cancelRestart(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#retryAt = undefined;
+    this.#supervisor.cancel();
     this.#restarting = false;
   }
 
