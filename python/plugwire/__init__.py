@@ -1,0 +1,1 @@
+"""plugwire for Python: write plugwire plugins (and talk to plugwire peers) with asyncio."""
