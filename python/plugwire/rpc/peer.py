@@ -57,6 +57,8 @@ class RequestContext:
     id: Any
     method: str
     peer: RpcPeer
+    #: Called once the answer was handed to the stream (e.g. quit: stop after answering).
+    after_reply: Callable[[], None] | None = None
 
 
 Handler = Callable[[Any, RequestContext], Any]
@@ -97,6 +99,8 @@ class RpcPeer:
         self._closed = asyncio.get_running_loop().create_future()
         self._close_error: Exception | None = None
         self._on_close: list[Callable[[Exception | None], None]] = []
+        self._resume = asyncio.Event()
+        self._resume.set()
         self._reader = asyncio.create_task(self._read_loop(), name=f"rpc-read-{name}")
 
     # ---- serving ------------------------------------------------------------------------
@@ -110,6 +114,14 @@ class RpcPeer:
     def fallback(self, handler: Fallback) -> None:
         """Serves methods without a handler; return METHOD_NOT_FOUND for unknown ones."""
         self._fallback = handler
+
+    def pause_reading(self) -> None:
+        """Stops reading frames (after the current one): the stream's window then stops the
+        sender. Used for backpressure by receivers that queue what they get."""
+        self._resume.clear()
+
+    def resume_reading(self) -> None:
+        self._resume.set()
 
     # ---- calling ------------------------------------------------------------------------
 
@@ -232,6 +244,8 @@ class RpcPeer:
     async def _read_loop(self) -> None:
         try:
             while True:
+                if not self._resume.is_set():
+                    await self._resume.wait()
                 try:
                     head = await self.stream.readexactly(4)
                 except asyncio.IncompleteReadError as e:
@@ -320,10 +334,10 @@ class RpcPeer:
             self._on_cancel(params)
             return _ready({"jsonrpc": JSONRPC_VERSION, "id": m["id"], "result": None}) if kind == Kind.REQUEST else None
         if kind == Kind.NOTIFICATION:
-            self._spawn(self._run_notification(method, params))
+            self._notification(method, params)
             return None
         rid = m["id"]
-        task = asyncio.ensure_future(self._run_request(rid, method, params))
+        task = asyncio.ensure_future(self._request_task(rid, method, params))
         # By id, to be cancelled; a null id or a duplicate of one in flight cannot be.
         if rid is not None and rid not in self._incoming:
             self._incoming[rid] = task  # type: ignore[assignment]
@@ -361,8 +375,17 @@ class RpcPeer:
             return self._fallback(method, params, ctx)
         return METHOD_NOT_FOUND
 
-    async def _run_request(self, rid: Any, method: str, params: Any) -> dict[str, Any] | None:
+    async def _request_task(self, rid: Any, method: str, params: Any) -> dict[str, Any] | None:
         ctx = RequestContext(rid, method, self)
+        response = await self._run_request(ctx, params)
+        if ctx.after_reply is not None and response is not None:
+            await self._reply(response)
+            ctx.after_reply()
+            return None
+        return response
+
+    async def _run_request(self, ctx: RequestContext, params: Any) -> dict[str, Any] | None:
+        rid, method = ctx.id, ctx.method
         try:
             result = self._invoke(method, params, ctx)
             if inspect.isawaitable(result):
@@ -380,11 +403,20 @@ class RpcPeer:
             return error_response(rid, ErrorCodes.METHOD_NOT_FOUND, "Method not found", {"method": method})
         return {"jsonrpc": JSONRPC_VERSION, "id": rid, "result": result}
 
-    async def _run_notification(self, method: str, params: Any) -> None:
+    def _notification(self, method: str, params: Any) -> None:
+        # A plain handler runs inline, so notifications are handled in order (object
+        # streams rely on it) and pause_reading() takes effect before the next frame.
         try:
             result = self._invoke(method, params, RequestContext(None, method, self))
-            if inspect.isawaitable(result):
-                await result
+        except Exception:
+            log.debug("%s: notification handler %r failed", self.name, method, exc_info=True)
+            return
+        if inspect.isawaitable(result):
+            self._spawn(self._await_notification(method, result))
+
+    async def _await_notification(self, method: str, result: Awaitable[Any]) -> None:
+        try:
+            await result
         except asyncio.CancelledError:
             raise
         except Exception:
