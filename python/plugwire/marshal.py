@@ -33,6 +33,9 @@ MARK = "$plugwire"
 KINDS = ("fn", "obj", "bytes", "iter")
 #: Method names an "obj" marker may list; more is a hostile peer.
 MAX_MARKER_METHODS = 1024
+#: Markers among the arguments of one call: each one opens a stream, so a message of
+#: thousands of markers must not become thousands of streams.
+MAX_MARKERS_PER_CALL = 64
 
 
 @dataclass
@@ -256,8 +259,11 @@ async def unmarshal(m: dict[str, Any], wire: Wire) -> Any:
 
 
 async def unmarshal_values(values: list[Any], wire: Wire) -> list[Any]:
-    if not any(is_marker(v) for v in values):
+    n = sum(1 for v in values if is_marker(v))
+    if n == 0:
         return values
+    if n > MAX_MARKERS_PER_CALL:
+        raise MarkerError(f"{n} stream markers in one call (at most {MAX_MARKERS_PER_CALL})")
     return list(await asyncio.gather(*(unmarshal(v, wire) if is_marker(v) else _same(v) for v in values)))
 
 
