@@ -156,7 +156,8 @@ for (const codec of ['json', 'msgpack']) {
     const data = Buffer.alloc(3 * 1024 * 1024 + 7);
     for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
     const pieces = [data.subarray(0, 1000), data.subarray(1000, 700_000), data.subarray(700_000)];
-    const got = await c.upload(Readable.from(pieces));
+    // objectMode: false, or Readable.from makes an object stream (an "iter" marker)
+    const got = await c.upload(Readable.from(pieces, { objectMode: false }));
     assert.deepEqual(got, {
       size: data.length,
       sha256: createHash('sha256').update(data).digest('hex'),
