@@ -293,3 +293,28 @@ def test_a_batch_is_answered_with_an_array_of_the_requests_answers():
         assert msg[1]["error"]["code"] == -32601
 
     run(main)
+
+
+def test_past_max_concurrent_requests_the_peer_stops_reading_until_one_finishes():
+    async def main():
+        raw, peer = await raw_pair(json_codec, max_concurrent=4)
+        gate = asyncio.Event()
+        started = 0
+
+        async def wait(params, ctx):
+            nonlocal started
+            started += 1
+            await gate.wait()
+            return params[0]
+
+        peer.handle("wait", wait)
+        for i in range(10):
+            await raw.send({"jsonrpc": "2.0", "id": i + 1, "method": "wait", "params": [i]})
+        for _ in range(50):  # let the peer read whatever it is going to read
+            await asyncio.sleep(0.002)
+        assert started == 4
+        gate.set()
+        answers = sorted([(await raw.recv())["result"] for _ in range(10)])
+        assert answers == list(range(10))
+
+    run(main)

@@ -221,3 +221,53 @@ def test_goaway_normal_then_syn_from_the_peer_is_reset():
         session.abort()
 
     run(main, 20)
+
+
+def test_a_peer_that_floods_pings_and_never_reads_ends_the_session_at_the_write_backlog():
+    from plugwire.yamux import WriteBacklogError
+
+    async def main() -> None:
+        session, peer = await pair("server", SessionConfig(max_write_backlog=64 * 1024))
+        # 4 MiB of answers owed, more than the socket buffers and the backlog hold.
+        peer.send_raw(encode_header(P, Flag.SYN, 0, 7) * (350 * 1024))
+        await session.wait_closed()
+        assert isinstance(session.close_error, WriteBacklogError)
+        assert session.close_error.code == "PLUGWIRE_MUX_WRITE_BACKLOG"
+
+    run(main, 30)
+
+
+def test_streams_dialled_to_a_broker_beyond_its_waiting_limit_are_reset():
+    from plugwire.yamux import MuxBroker
+
+    async def main() -> None:
+        session, peer = await pair("server")
+        broker = MuxBroker(session, timeout=30, max_waiting=2)
+        runner = asyncio.create_task(broker.run())
+        for sid in (1, 3, 5):  # three dials that never send their id
+            peer.send(W, Flag.SYN, sid, 0)
+        h, _ = await peer.until(lambda h: h.flags & Flag.RST)
+        assert h.stream_id == 5
+        runner.cancel()
+        broker.close()
+        session.abort()
+
+    run(main, 20)
+
+
+def test_an_ack_sent_while_a_data_frame_is_still_arriving_grants_no_extra_window():
+    async def main() -> None:
+        session, peer = await pair("server")
+        half = INITIAL_STREAM_WINDOW // 2
+        peer.send(W, Flag.SYN, 1, 0)
+        # A full window announced, half of it sent: the session waits inside the frame.
+        peer.send(D, 0, 1, INITIAL_STREAM_WINDOW, b"a" * half)
+        await asyncio.sleep(0.05)
+        s = await session.accept_stream()
+        h, _ = await peer.frame()
+        assert h.flags & Flag.ACK and h.length == 0
+        peer.send_raw(b"a" * half)
+        assert len(await s.readexactly(INITIAL_STREAM_WINDOW)) == INITIAL_STREAM_WINDOW
+        session.abort()
+
+    run(main, 20)

@@ -34,6 +34,9 @@ _LEN = struct.Struct(">I")
 
 #: The largest encoded message either way, unless configured (the same on both ends).
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+#: Incoming requests (and error answers) in flight at once; past it the peer stops reading,
+#: so the stream's window holds the sender back instead of tasks piling up here.
+DEFAULT_MAX_CONCURRENT = 1024
 #: Request ids run from 1 to 2^31-1, then wrap.
 MAX_ID = 2**31 - 1
 
@@ -81,6 +84,7 @@ class RpcPeer:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         name: str = "rpc",
         expose_stack: bool = False,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
     ) -> None:
         if not isinstance(max_message_size, int) or not 1 <= max_message_size <= 0xFFFF_FFFF:
             raise ValueError("max_message_size must be an integer in [1, 2^32 - 1]")
@@ -99,8 +103,11 @@ class RpcPeer:
         self._closed = asyncio.get_running_loop().create_future()
         self._close_error: Exception | None = None
         self._on_close: list[Callable[[Exception | None], None]] = []
+        self.max_concurrent = max_concurrent
+        self._inflight = 0
         self._resume = asyncio.Event()
         self._resume.set()
+        self._paused_by_user = False
         self._reader = asyncio.create_task(self._read_loop(), name=f"rpc-read-{name}")
 
     # ---- serving ------------------------------------------------------------------------
@@ -118,10 +125,23 @@ class RpcPeer:
     def pause_reading(self) -> None:
         """Stops reading frames (after the current one): the stream's window then stops the
         sender. Used for backpressure by receivers that queue what they get."""
+        self._paused_by_user = True
         self._resume.clear()
 
     def resume_reading(self) -> None:
-        self._resume.set()
+        self._paused_by_user = False
+        if self._inflight < self.max_concurrent:
+            self._resume.set()
+
+    def _answer_started(self) -> None:
+        self._inflight += 1
+        if self._inflight >= self.max_concurrent:
+            self._resume.clear()
+
+    def _answer_done(self, _: object = None) -> None:
+        self._inflight -= 1
+        if self._inflight < self.max_concurrent and not self._paused_by_user:
+            self._resume.set()
 
     # ---- calling ------------------------------------------------------------------------
 
@@ -280,17 +300,21 @@ class RpcPeer:
             message = self.codec.decode(body)
         except CodecError as e:
             log.debug("%s: parse error: %s", self.name, e)
-            self._spawn(self._reply(error_response(None, ErrorCodes.PARSE_ERROR, "Parse error")))
+            self._answer_started()
+            self._spawn(self._reply(error_response(None, ErrorCodes.PARSE_ERROR, "Parse error"))).add_done_callback(self._answer_done)
             return
         if isinstance(message, list):
+            self._answer_started()
             if not message:
-                self._spawn(self._reply(error_response(None, ErrorCodes.INVALID_REQUEST, "Invalid Request")))
-                return
-            self._spawn(self._batch(message))
+                answer_task = self._spawn(self._reply(error_response(None, ErrorCodes.INVALID_REQUEST, "Invalid Request")))
+            else:
+                answer_task = self._spawn(self._batch(message))
+            answer_task.add_done_callback(self._answer_done)
             return
         answer = self._on_message(message)
         if answer is not None:
-            self._spawn(self._answer_one(answer))
+            self._answer_started()
+            self._spawn(self._answer_one(answer)).add_done_callback(self._answer_done)
 
     async def _answer_one(self, answer: Awaitable[dict[str, Any] | None]) -> None:
         response = await answer

@@ -14,6 +14,7 @@ from .errors import (
     SessionClosedError,
     StreamResetError,
     StreamsExhaustedError,
+    WriteBacklogError,
     WriteTimeoutError,
 )
 from .session import Session, SessionState, connect_unix
@@ -41,6 +42,7 @@ __all__ = [
     "StreamResetError",
     "StreamState",
     "StreamsExhaustedError",
+    "WriteBacklogError",
     "WriteTimeoutError",
     "connect_unix",
 ]

@@ -21,12 +21,21 @@ _ID = struct.Struct("<I")
 
 #: go-plugin hard-codes 5 s.
 DEFAULT_BROKER_TIMEOUT = 5.0
+#: Dialled streams that may wait at once for their id to arrive or for accept(): each can
+#: hold a window of data, so a peer that opens streams without end is refused past it.
+DEFAULT_MAX_WAITING = 256
 
 
 class MuxBroker:
-    def __init__(self, session: Session, timeout: float = DEFAULT_BROKER_TIMEOUT) -> None:
+    def __init__(
+        self,
+        session: Session,
+        timeout: float = DEFAULT_BROKER_TIMEOUT,
+        max_waiting: int = DEFAULT_MAX_WAITING,
+    ) -> None:
         self._session = session
         self._timeout = timeout
+        self._max_waiting = max_waiting
         self._next_id = 1 if session.role == "client" else 2
         self._pending: dict[int, asyncio.Future[Stream]] = {}
         self._held: dict[int, tuple[Stream, asyncio.TimerHandle]] = {}
@@ -92,6 +101,10 @@ class MuxBroker:
     def handle_stream(self, stream: Stream) -> None:
         """Reads the id a peer's dial starts with (on its own, with a timeout: one silent
         dialer never holds up the others) and hands the stream to the matching accept()."""
+        if len(self._tasks) + len(self._held) >= self._max_waiting:
+            log.debug("%d dialled streams already waiting: resetting stream %d", self._max_waiting, stream.id)
+            stream.reset()
+            return
         task = asyncio.create_task(self._route(stream))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -23,6 +23,11 @@ class SessionConfig:
     #: Values above 256 KiB are announced in the SYN or ACK frame. Memory held for a stream
     #: whose reader does not read is bounded by this value.
     max_stream_window_size: int = INITIAL_STREAM_WINDOW
+    #: Bytes of our frames the connection may hold unsent. Data writes wait for the
+    #: connection, but control frames (window updates, ping answers) are the peer's doing:
+    #: a peer that floods pings and never reads would grow this without bound, so past it
+    #: the session ends with WriteBacklogError.
+    max_write_backlog: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not isinstance(self.accept_backlog, int) or self.accept_backlog < 0:
@@ -31,6 +36,8 @@ class SessionConfig:
             raise ValueError("keep_alive_interval must be > 0")
         if not self.connection_write_timeout > 0:
             raise ValueError("connection_write_timeout must be > 0")
+        if not isinstance(self.max_write_backlog, int) or self.max_write_backlog < 64 * 1024:
+            raise ValueError("max_write_backlog must be an integer >= 65536")
         w = self.max_stream_window_size
         if not isinstance(w, int) or w < INITIAL_STREAM_WINDOW or w > MAX_UINT32:
             raise ValueError(

@@ -86,6 +86,18 @@ class WriteTimeoutError(MuxError):
         )
 
 
+class WriteBacklogError(MuxError):
+    """The peer does not read what we send: our unsent frames passed max_write_backlog."""
+
+    code = "PLUGWIRE_MUX_WRITE_BACKLOG"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"{size} bytes of frames are waiting for the peer to read them (limit {limit}); "
+            "the peer sends but does not read"
+        )
+
+
 class BrokerTimeoutError(MuxError):
     """A broker stream was not dialled, accepted or acknowledged in time."""
 

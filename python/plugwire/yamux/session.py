@@ -23,6 +23,7 @@ from .errors import (
     RemoteGoAwayError,
     SessionClosedError,
     StreamsExhaustedError,
+    WriteBacklogError,
     WriteTimeoutError,
 )
 from .frame import decode_header, encode_header
@@ -66,6 +67,7 @@ class Session:
         self._pings: dict[int, asyncio.Future[None]] = {}
         self._ping_ids = itertools.count()
         self._closed = asyncio.get_running_loop().create_future()
+        self._data_lock = asyncio.Lock()
         self._recv_task = asyncio.create_task(self._recv_loop(), name=f"yamux-recv-{self.name}")
         self._keepalive_task = (
             asyncio.create_task(self._keepalive(), name=f"yamux-keepalive-{self.name}")
@@ -230,12 +232,16 @@ class Session:
             if stream is not None and not flags & Flag.RST:
                 if flags & Flag.ACK:
                     stream._on_flags(Flag.ACK)
-                stream._reserve(length)
+                stream._check_reserve(length)
                 target = stream
             elif stream is not None:
                 stream._on_flags(flags)  # RST: the payload is dropped
             payload = await self._reader.readexactly(length) if length else b""
             if target is not None:
+                # The window is taken only now, with the bytes in hand: an ACK or a window
+                # update computed while the payload was still arriving must not count
+                # bytes that are neither in the window nor in the buffer.
+                target._reserve(length)
                 if payload:
                     target._on_data(payload)
                 # FIN after the payload it came with, so the data arrives before the end.
@@ -290,6 +296,9 @@ class Session:
         if self._state == SessionState.CLOSED or self._writer.is_closing():
             return
         self._writer.write(encode_header(t, flags, sid, length))
+        backlog = self._writer.transport.get_write_buffer_size()
+        if backlog > self.config.max_write_backlog:
+            self._teardown(WriteBacklogError(backlog, self.config.max_write_backlog), hard=True)
 
     def _send_data(self, sid: int, flags: int, payload: memoryview) -> None:
         if self._state == SessionState.CLOSED or self._writer.is_closing():

@@ -7,6 +7,9 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from .constants import INITIAL_STREAM_WINDOW, MAX_UINT32, Flag, FrameType
+
+#: The largest Data frame we send, whatever window the peer gives (a frame is written whole).
+MAX_DATA_FRAME = INITIAL_STREAM_WINDOW
 from .errors import MuxError, ProtocolError, SessionClosedError, StreamResetError
 
 if TYPE_CHECKING:
@@ -118,11 +121,18 @@ class Stream:
                     self._writable.clear()
                     await self._writable.wait()
                     continue
-                n = min(self._send_window, len(view) - off)
-                self._send_window -= n
-                self._session._send_data(self.id, self._take_flags(), view[off : off + n])
-                off += n
-                await self._session._drain()
+                # One frame at a time on the whole session, each handed to the connection
+                # before the next: unsent data stays within one frame plus the transport's
+                # high-water mark, however many streams write at once.
+                async with self._session._data_lock:
+                    self._check_writable()
+                    n = min(self._send_window, len(view) - off, MAX_DATA_FRAME)
+                    if n == 0:
+                        continue
+                    self._send_window -= n
+                    self._session._send_data(self.id, self._take_flags(), view[off : off + n])
+                    off += n
+                    await self._session._drain()
 
     async def close(self) -> None:
         """Half-closes: sends FIN after any write in progress. Reading goes on."""
@@ -188,8 +198,15 @@ class Stream:
         if delta > 0:
             self._writable.set()
 
+    def _check_reserve(self, length: int) -> None:
+        """A Data frame of ``length`` bytes is announced: it must fit the receive window."""
+        if length > self._recv_window:
+            raise ProtocolError(
+                f"stream {self.id} received {length} bytes with only {self._recv_window} of window left"
+            )
+
     def _reserve(self, length: int) -> None:
-        """A Data frame of ``length`` bytes is arriving: take it from the receive window."""
+        """A Data frame of ``length`` bytes arrived: take it from the receive window."""
         if length > self._recv_window:
             raise ProtocolError(
                 f"stream {self.id} received {length} bytes with only {self._recv_window} of window left"
