@@ -239,3 +239,12 @@ test('a Python plugin answers quit, removes its socket directory and exits 0', {
   assert.deepEqual(await client.kill(), { code: 0, signal: null });
   assert.equal(existsSync(dir), false, 'socket directory left behind');
 });
+
+test('a Python plugin listens on loopback tcp when the host asks for it', { skip }, async (t) => {
+  const client = pythonClient(t, { network: 'tcp' });
+  const c = await client.dispense(calc);
+  assert.equal(client.handshake!.network, 'tcp');
+  assert.match(client.handshake!.address, /^127\.0\.0\.1:\d+$/);
+  assert.equal(await c.add(20, 22), 42);
+  await stopsCleanly(client);
+});
