@@ -15,6 +15,7 @@ stream, an async generator or ItemSource(...) for an object stream, a function f
 callback. Raise PluginError(message, code=..., data=...) for an error with a code.
 """
 
+from .client import ClientOptions, LogRecord, PluginClient, PluginExitedError, StartTimeoutError, UnknownPluginError
 from .errors import HandshakeError, MarkerError, PluginError
 from .logs import HclogFormatter, HclogHandler
 from .marshal import (
@@ -39,6 +40,12 @@ from .server import ServeOptions, serve, serve_async
 
 __all__ = [
     "ByteReader",
+    "ClientOptions",
+    "LogRecord",
+    "PluginClient",
+    "PluginExitedError",
+    "StartTimeoutError",
+    "UnknownPluginError",
     "ByteSource",
     "ConnectionClosedError",
     "ErrorCodes",

@@ -301,15 +301,16 @@ class RemoteFunction:
 
 
 class RemoteObject:
-    """An object of the other side: each listed method is an async callable attribute."""
+    """An object of the other side: each listed method is an async callable attribute
+    (any public name when ``methods`` is None, e.g. a dispensed plugin of unknown shape)."""
 
-    def __init__(self, peer: RpcPeer, methods: list[str], wire: Wire) -> None:
+    def __init__(self, peer: RpcPeer, methods: list[str] | None, wire: Wire) -> None:
         self._peer = peer
         self._wire = wire
-        self.methods = list(methods)
+        self.methods = list(methods) if methods is not None else None
 
     def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
-        if name.startswith("_") or name not in self.methods:
+        if name.startswith("_") or (self.methods is not None and name not in self.methods):
             raise AttributeError(name)
 
         async def method(*args: Any, timeout: float | None = None) -> Any:
