@@ -72,14 +72,19 @@ def serve(plugins: Mapping[str, Any] | None = None, **options: Any) -> NoReturn:
     """Serves ``plugins`` from this process and exits when the host is done with it."""
     opts = ServeOptions(plugins=plugins or {}, **options)
     logs.install()
+    # Not asyncio.run(): its clean-up cancels every task and waits for them, and a method
+    # that swallows CancelledError would then keep the process alive after the host is done.
+    loop = asyncio.new_event_loop()
     try:
-        code = asyncio.run(serve_async(opts))
-    except KeyboardInterrupt:
-        code = 0
+        code = loop.run_until_complete(serve_async(opts))
     except BaseException as e:  # a crash reaches the host as an error record with its stack
         log.error("plugin crashed: %s", e, exc_info=True)
         code = 1
-    sys.stdout.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
     os._exit(code)
 
 

@@ -165,3 +165,16 @@ def test_dispensing_a_name_the_plugin_does_not_serve_raises_unknownpluginerror()
             assert e.value.known == ["calc"]
 
     run(main)
+
+
+def test_a_python_plugin_whose_method_swallows_cancellation_still_exits_0_on_quit():
+    async def main():
+        client = python_plugin(kill_grace=5.0)
+        await client.start()
+        calc = await client.dispense("calc")
+        stuck = asyncio.ensure_future(calc.stubborn())
+        assert await calc.add(1, 1) == 2
+        assert await client.kill() == 0
+        stuck.cancel()
+
+    run(main)
