@@ -115,6 +115,11 @@ for (const codec of ['json', 'msgpack']) {
     const bytes = await c.echo(new Uint8Array([0, 1, 255]));
     assert.ok(bytes instanceof Uint8Array, String(bytes));
     assert.deepEqual([...(bytes as Uint8Array)], [0, 1, 255]);
+    // Dates: msgpack's timestamp extension both ways; json sends the ISO string
+    const when = new Date('2026-12-03T18:00:00.123Z');
+    assert.deepEqual(await c.echo(when), codec === 'msgpack' ? when : when.toISOString());
+    const big = 2 ** 40 + 3; // an int64 in msgpack, a plain number in json
+    assert.equal(await c.echo(big), big);
     const sums = await Promise.all(Array.from({ length: 64 }, (_, i) => c.add(i, i)));
     assert.deepEqual(
       sums,
