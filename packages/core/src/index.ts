@@ -53,7 +53,7 @@ export {
   type LogLevel,
   type LogRecord,
 } from './logs.js';
-export { cleanupClients } from './managed.js';
+export { cleanupClients } from './cleanup.js';
 export type { Plugin, PluginContext, PluginSet } from './plugin.js';
 export type { SpawnFunction } from './process.js';
 export { type ReattachConfig, ReattachError } from './reattach.js';

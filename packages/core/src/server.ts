@@ -1,10 +1,16 @@
+import { timingSafeEqual } from 'node:crypto';
 import { fstatSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type TlsOptions } from 'node:tls';
 import type { Session, SessionOptions } from '@plugwire/mux';
 import { codecByName } from '@plugwire/rpc';
 import { servePluginConnection } from './connection.js';
-import { CORE_PROTOCOL_VERSION, DEFAULT_MAGIC_COOKIE, Env } from './constants.js';
+import {
+  CORE_PROTOCOL_VERSION,
+  DEFAULT_MAGIC_COOKIE,
+  Env,
+  TCP_AUTH_ACK,
+} from './constants.js';
 import {
   formatHandshake,
   type HandshakeConfig,
@@ -140,6 +146,10 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
   }
   const secureContext = tlsOptions ? createSecureContext(tlsOptions) : undefined;
   const reattachable = process.env[Env.Reattachable] === '1';
+  // tcp authentication: taken out of the environment, so that processes this plugin starts
+  // do not inherit the key to it.
+  const token = process.env[Env.AuthToken];
+  delete process.env[Env.AuthToken];
 
   const network =
     process.env[Env.Network] === 'tcp' || process.platform === 'win32' ? 'tcp' : 'unix';
@@ -230,19 +240,14 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
     });
   };
 
-  listener.server.on('connection', (socket: Socket) => {
-    if (session) {
-      // One host per plugin process.
-      socket.destroy();
-      return;
-    }
+  const secure = (socket: Socket): void => {
     if (!secureContext) {
       accept(socket);
       return;
     }
     // TLS: only a client that completes the handshake (with the host's certificate, for
     // AutoMTLS) becomes the host; anyone else is dropped and we keep waiting.
-    const secure = new TLSSocket(socket, {
+    const tls = new TLSSocket(socket, {
       isServer: true,
       secureContext,
       requestCert: tlsOptions!.requestCert ?? false,
@@ -254,20 +259,38 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
       if (refused) return;
       refused = true;
       log.warn('refused a connection', { reason: why });
-      secure.destroy();
+      tls.destroy();
     };
     const timer = setTimeout(() => refuse('no TLS handshake within 10 s'), 10_000);
     const onError = (err: Error) => refuse(`TLS handshake failed: ${err.message}`);
-    secure.on('error', onError);
-    secure.once('secure', () => {
+    tls.on('error', onError);
+    tls.once('secure', () => {
       clearTimeout(timer);
       if (session) return refuse('a host is already connected');
-      if (pinnedHostCert && !presentedCertificateIs(secure.getPeerCertificate(), pinnedHostCert)) {
+      if (pinnedHostCert && !presentedCertificateIs(tls.getPeerCertificate(), pinnedHostCert)) {
         return refuse("the client certificate is not the host's");
       }
-      secure.off('error', onError);
-      accept(secure);
+      tls.off('error', onError);
+      accept(tls);
     });
+  };
+
+  listener.server.on('connection', (socket: Socket) => {
+    if (session) {
+      // One host per plugin process.
+      socket.destroy();
+      return;
+    }
+    if (listener.network === 'tcp' && token) {
+      // Any local user can connect to a loopback port: only the one who presents the token
+      // of this start is the host (issue #13, item 8).
+      checkToken(socket, token, (why) => log.warn('refused a connection', { reason: why }), () => {
+        if (session) socket.destroy();
+        else secure(socket);
+      });
+      return;
+    }
+    secure(socket);
   });
 
   const line = formatHandshake({
@@ -299,6 +322,56 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
 }
 
 function ignore(): void {}
+
+/**
+ * How long a tcp connection may take to present the token. The host sends it at once; this
+ * only bounds connections of others that say nothing.
+ */
+const TOKEN_TIMEOUT_MS = 5_000;
+
+/**
+ * Reads the first AUTH_TOKEN_LENGTH bytes of a tcp connection and compares them with the
+ * token in constant time: a match is answered with TCP_AUTH_ACK and handed on, anything
+ * else (other bytes, too few, too late) closes the connection.
+ */
+function checkToken(
+  socket: Socket,
+  token: string,
+  refused: (why: string) => void,
+  accepted: () => void,
+): void {
+  const expected = Buffer.from(token);
+  let got = Buffer.alloc(0);
+  const done = (why: string | undefined) => {
+    clearTimeout(timer);
+    socket.off('data', onData);
+    socket.off('error', onError);
+    socket.off('end', onEnd);
+    if (why === undefined) return;
+    refused(why);
+    socket.destroy();
+  };
+  const onData = (chunk: Buffer) => {
+    got = Buffer.concat([got, chunk]);
+    if (got.length < expected.length) return;
+    const presented = got.subarray(0, expected.length);
+    if (!timingSafeEqual(presented, expected)) {
+      done('wrong tcp token');
+      return;
+    }
+    done(undefined);
+    socket.pause();
+    if (got.length > expected.length) socket.unshift(got.subarray(expected.length));
+    socket.write(Buffer.from([TCP_AUTH_ACK]));
+    accepted();
+  };
+  const onError = (err: Error) => done(`connection failed before the tcp token: ${err.message}`);
+  const onEnd = () => done('connection closed before the tcp token');
+  const timer = setTimeout(() => done(`no tcp token within ${TOKEN_TIMEOUT_MS} ms`), TOKEN_TIMEOUT_MS);
+  socket.on('data', onData);
+  socket.on('error', onError);
+  socket.once('end', onEnd);
+}
 
 function numberEnv(name: string): number | undefined {
   const v = process.env[name];
