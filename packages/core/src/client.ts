@@ -417,7 +417,9 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
     if (o.checksum) await verifyChecksum(checksumFile(o, o.checksum), o.checksum);
     if (o.autoMTLS) this.#identity = await generateIdentity();
     // POSIX plugins get a directory of the host's for their socket; Windows has only tcp.
-    if (process.platform !== 'win32') this.#socketDir = HostSocketDir.create(o.unixSocketDir);
+    if (process.platform !== 'win32') {
+      this.#socketDir = HostSocketDir.create(o.unixSocketDir, o.unixSocketGroup);
+    }
     if (!this.#r.insecureTcp) this.#token = randomBytes(32).toString('hex');
     let proc: PluginProcess;
     try {

@@ -81,7 +81,8 @@ function presentToken(socket: Socket, h: Handshake, o: DialOptions): Promise<voi
         refused(`answered the token with byte ${chunk[0]}`);
         return;
       }
-      socket.pause();
+      // The plugin sends nothing more before our first yamux frame; anything that came
+      // anyway goes back in front for the session.
       if (chunk.length > 1) socket.unshift(chunk.subarray(1));
       resolve();
     };

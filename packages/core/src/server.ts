@@ -360,7 +360,7 @@ function checkToken(
       return;
     }
     done(undefined);
-    socket.pause();
+    // A host sends nothing more before our answer; bytes that came anyway go back in front.
     if (got.length > expected.length) socket.unshift(got.subarray(expected.length));
     socket.write(Buffer.from([TCP_AUTH_ACK]));
     accepted();

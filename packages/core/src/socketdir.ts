@@ -4,9 +4,10 @@
 // directory, gives it to the plugin (PLUGIN_UNIX_SOCKET_DIR, as go-plugin's client does),
 // accepts a socket only inside it, and afterwards removes only that directory and the
 // entries the protocol puts there.
-import { chmodSync, lstatSync, mkdtempSync, rmdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdtempSync, rmdirSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
+import { groupId } from './socket.js';
 
 /** Prefix of the directory the host makes; the plugin's own directory inside uses it too. */
 export const HOST_SOCKET_DIR_PREFIX = 'plugwire-';
@@ -38,14 +39,22 @@ export class HostSocketDir {
     this.#ino = ino;
   }
 
-  /** Makes the directory for a plugin this host starts. */
-  static create(base: string | undefined): HostSocketDir {
+  /**
+   * Makes the directory for a plugin this host starts. With a socket group, members of the
+   * group may traverse it (0750) to reach the socket the plugin shares with them.
+   */
+  static create(base: string | undefined, group?: string): HostSocketDir {
     const candidates = [base, tmpdir(), '/tmp'].filter((b): b is string => !!b);
     for (const b of candidates) {
       const path = join(b, `${HOST_SOCKET_DIR_PREFIX}XXXXXX`) + PLUGIN_PART;
       if (Buffer.byteLength(path) > MAX_SOCKET_PATH) continue;
       const dir = mkdtempSync(join(b, HOST_SOCKET_DIR_PREFIX));
-      chmodSync(dir, 0o700);
+      if (group) {
+        chownSync(dir, -1, groupId(group));
+        chmodSync(dir, 0o750);
+      } else {
+        chmodSync(dir, 0o700);
+      }
       const st = lstatSync(dir);
       return new HostSocketDir(dir, st.dev, st.ino);
     }
