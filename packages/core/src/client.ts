@@ -231,6 +231,7 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
   #exitError: PluginExitedError | undefined;
   #lost: ConnectionLostError | undefined;
   #loss: Promise<Error> | undefined;
+  #sessionError: Error | undefined;
   readonly #exited: Promise<ExitStatus>;
   #resolveExited!: (s: ExitStatus) => void;
   #onHandshakeLine: ((line: string) => void) | undefined;
@@ -453,6 +454,11 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
         this.#onHandshakeLine = undefined;
       });
       this.#handshake = handshake;
+      if (handshake.network === 'tcp' && this.#socketDir) {
+        // Not needed for tcp; a plugin that outlives this host (reattach) must not leave it.
+        this.#socketDir.remove(undefined);
+        this.#socketDir = undefined;
+      }
       const socket = await dial(handshake, {
         deadline,
         stderr: () => proc.stderrTail(),
@@ -694,7 +700,8 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
       ]);
       clearTimeout(timer);
       if (status) return this.#exitError ?? new PluginExitedError(status, proc.stderrTail());
-      return using ? new ConnectionLostError(this.name, err) : err;
+      // The session's own error says what broke (the streams only see that it closed).
+      return using ? new ConnectionLostError(this.name, this.#sessionError ?? err) : err;
     })();
     return this.#loss;
   }
@@ -705,6 +712,7 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
    * it and report why (issue #13, item 4).
    */
   #onSessionClose(err: Error | undefined): void {
+    this.#sessionError = err;
     if (this.#process instanceof AttachedProcess) this.#process.watch();
     if (this.#state !== 'running') return;
     void this.#explainLoss(err ?? new SessionClosedError('the plugin closed the connection')).then(

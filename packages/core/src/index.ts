@@ -33,6 +33,7 @@ export {
 export { CORE_PROTOCOL_VERSION, ControlMethod, CoreErrorCode, Env } from './constants.js';
 export {
   ClientStateError,
+  ConnectionLostError,
   type ExitStatus,
   HandshakeError,
   PluginExitedError,

@@ -18,6 +18,7 @@ import {
   negotiateVersion,
   parseVersionList,
 } from './handshake.js';
+import { type HostWatch, watchHost } from './hostwatch.js';
 import { createLogger, type Logger } from './logs.js';
 import { type PluginSet, pluginSets } from './plugin.js';
 import { type Listener, listen } from './socket.js';
@@ -189,8 +190,11 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
       process.off('exit', removeListener);
       process.off('SIGTERM', onSigterm);
       process.off('SIGINT', ignore);
-      process.stdin.off('end', onHostGone);
-      process.stdin.pause();
+      hostWatch?.stop();
+      if (!hostWatch) {
+        process.stdin.off('end', onHostGone);
+        process.stdin.pause();
+      }
       resolveDone();
       if (exit) process.exit(code);
     })();
@@ -206,10 +210,16 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
   // A plugwire host keeps our stdin open as a pipe: its EOF means the host died, even if
   // it never connected. Only a pipe or socket counts (a terminal or /dev/null says nothing).
   // A reattachable plugin outlives its host on purpose.
+  // Watched off the main thread, so that a plugin stuck in a busy loop still dies with its
+  // host; on the main thread only where no worker can start.
+  let hostWatch: HostWatch | undefined;
   if (stdinIsPipe() && !reattachable) {
-    process.stdin.on('end', onHostGone);
-    process.stdin.on('error', ignore);
-    process.stdin.resume();
+    hostWatch = watchHost(onHostGone);
+    if (!hostWatch) {
+      process.stdin.on('end', onHostGone);
+      process.stdin.on('error', ignore);
+      process.stdin.resume();
+    }
   }
 
   const accept = (socket: Socket): void => {
