@@ -207,20 +207,7 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
   process.on('SIGINT', ignore);
   process.on('SIGTERM', onSigterm);
   if (exit) installCrashLogging(log);
-  // A plugwire host keeps our stdin open as a pipe: its EOF means the host died, even if
-  // it never connected. Only a pipe or socket counts (a terminal or /dev/null says nothing).
-  // A reattachable plugin outlives its host on purpose.
-  // Watched off the main thread, so that a plugin stuck in a busy loop still dies with its
-  // host; on the main thread only where no worker can start.
   let hostWatch: HostWatch | undefined;
-  if (stdinIsPipe() && !reattachable) {
-    hostWatch = watchHost(onHostGone);
-    if (!hostWatch) {
-      process.stdin.on('end', onHostGone);
-      process.stdin.on('error', ignore);
-      process.stdin.resume();
-    }
-  }
 
   const accept = (socket: Socket): void => {
     const s = servePluginConnection(socket, {
@@ -314,6 +301,21 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
   // One write of one whole line: pipes are synchronous on POSIX, so plugin output printed
   // before cannot split it, and output printed later comes after it.
   process.stdout.write(`${line}\n`);
+  // A plugwire host keeps our stdin open as a pipe: its EOF means the host died, even if
+  // it never connected. Only a pipe or socket counts (a terminal or /dev/null says nothing).
+  // A reattachable plugin outlives its host on purpose.
+  // Watched off the main thread, so that a plugin stuck in a busy loop still dies with its
+  // host; on the main thread only where no worker can start. Started after the handshake
+  // line: the worker's start-up (~20-40 ms of CPU) then does not delay the host's start.
+  if (stdinIsPipe() && !reattachable) {
+    hostWatch = watchHost(onHostGone);
+    if (!hostWatch) {
+      process.stdin.on('end', onHostGone);
+      process.stdin.on('error', ignore);
+      process.stdin.resume();
+    }
+  }
+
   log.debug('plugin serving', { address: listener.address, protocol: version, codec: codecName });
 
   return {
