@@ -8,7 +8,11 @@ import { codecByName, type RpcPeer } from '@plugwire/rpc';
 import createDebug from 'debug';
 import { type ChecksumConfig, verifyChecksum } from './checksum.js';
 import { manage, unmanage } from './cleanup.js';
-import { REATTACH_INFO_TIMEOUT_MS, type ResolvedClientOptions, resolveClientOptions } from './config.js';
+import {
+  REATTACH_INFO_TIMEOUT_MS,
+  type ResolvedClientOptions,
+  resolveClientOptions,
+} from './config.js';
 import { HostConnection } from './connection.js';
 import { ControlMethod } from './constants.js';
 import { StartDeadline } from './deadline.js';

@@ -52,7 +52,9 @@ export function resolveClientOptions(o: PluginClientOptions): ResolvedClientOpti
     throw new TypeError('PluginClientOptions.args must be an array of strings');
   }
   if (o.network !== undefined && o.network !== 'unix' && o.network !== 'tcp') {
-    throw new TypeError(`PluginClientOptions.network must be 'unix' or 'tcp', not ${show(o.network)}`);
+    throw new TypeError(
+      `PluginClientOptions.network must be 'unix' or 'tcp', not ${show(o.network)}`,
+    );
   }
   for (const port of ['minPort', 'maxPort'] as const) {
     const v = o[port];

@@ -87,7 +87,8 @@ function presentToken(socket: Socket, h: Handshake, o: DialOptions): Promise<voi
       resolve();
     };
     const onEnd = () => refused('closed the connection instead of accepting the token');
-    const onError = (err: Error) => refused(`failed while checking the token (${err.message})`, err);
+    const onError = (err: Error) =>
+      refused(`failed while checking the token (${err.message})`, err);
     const cleanup = () => {
       socket.off('data', onData);
       socket.off('end', onEnd);

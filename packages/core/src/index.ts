@@ -23,6 +23,7 @@ export {
   TimeoutError,
 } from '@plugwire/rpc';
 export { type ChecksumConfig, ChecksumMismatchError } from './checksum.js';
+export { cleanupClients } from './cleanup.js';
 export {
   PluginClient,
   type PluginClientEvents,
@@ -54,7 +55,6 @@ export {
   type LogLevel,
   type LogRecord,
 } from './logs.js';
-export { cleanupClients } from './cleanup.js';
 export type { Plugin, PluginContext, PluginSet } from './plugin.js';
 export type { SpawnFunction } from './process.js';
 export { type ReattachConfig, ReattachError } from './reattach.js';

@@ -4,13 +4,9 @@ import type { Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type TlsOptions } from 'node:tls';
 import type { Session, SessionOptions } from '@plugwire/mux';
 import { codecByName } from '@plugwire/rpc';
+import { defaults } from './config.js';
 import { servePluginConnection } from './connection.js';
-import {
-  CORE_PROTOCOL_VERSION,
-  DEFAULT_MAGIC_COOKIE,
-  Env,
-  TCP_AUTH_ACK,
-} from './constants.js';
+import { CORE_PROTOCOL_VERSION, DEFAULT_MAGIC_COOKIE, Env, TCP_AUTH_ACK } from './constants.js';
 import {
   formatHandshake,
   type HandshakeConfig,
@@ -123,7 +119,7 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
       `no common protocol version: the host offers [${hostVersions.join(', ')}], this plugin serves [${[...sets.keys()].join(', ')}]`,
     );
   }
-  const pluginCodecs = options.codecs ?? ['msgpack', 'json'];
+  const pluginCodecs = options.codecs ?? defaults.codecs;
   const hostCodecs = (process.env[Env.Codecs] ?? 'msgpack,json').split(',').map((c) => c.trim());
   const codecName = negotiateCodec(hostCodecs, pluginCodecs);
   if (codecName === undefined) {
@@ -215,7 +211,7 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
       protocolVersion: version,
       codec,
       name: 'plugin',
-      brokerTimeout: options.brokerTimeout ?? 5_000,
+      brokerTimeout: options.brokerTimeout ?? defaults.brokerTimeout,
       maxMessageSize: options.maxMessageSize,
       mux: options.mux,
       exposeStack: options.exposeStack,
@@ -258,7 +254,10 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
       log.warn('refused a connection', { reason: why });
       tls.destroy();
     };
-    const timer = setTimeout(() => refuse('no TLS handshake within 10 s'), 10_000);
+    const timer = setTimeout(
+      () => refuse(`no TLS handshake within ${TLS_HANDSHAKE_TIMEOUT_MS} ms`),
+      TLS_HANDSHAKE_TIMEOUT_MS,
+    );
     const onError = (err: Error) => refuse(`TLS handshake failed: ${err.message}`);
     tls.on('error', onError);
     tls.once('secure', () => {
@@ -281,10 +280,15 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
     if (listener.network === 'tcp' && token) {
       // Any local user can connect to a loopback port: only the one who presents the token
       // of this start is the host (issue #13, item 8).
-      checkToken(socket, token, (why) => log.warn('refused a connection', { reason: why }), () => {
-        if (session) socket.destroy();
-        else secure(socket);
-      });
+      checkToken(
+        socket,
+        token,
+        (why) => log.warn('refused a connection', { reason: why }),
+        () => {
+          if (session) socket.destroy();
+          else secure(socket);
+        },
+      );
       return;
     }
     secure(socket);
@@ -336,6 +340,12 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
 function ignore(): void {}
 
 /**
+ * How long a connection may take to complete the TLS handshake before it is dropped. The
+ * host starts it at once; this bounds connections of others that stall.
+ */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
  * How long a tcp connection may take to present the token. The host sends it at once; this
  * only bounds connections of others that say nothing.
  */
@@ -379,7 +389,10 @@ function checkToken(
   };
   const onError = (err: Error) => done(`connection failed before the tcp token: ${err.message}`);
   const onEnd = () => done('connection closed before the tcp token');
-  const timer = setTimeout(() => done(`no tcp token within ${TOKEN_TIMEOUT_MS} ms`), TOKEN_TIMEOUT_MS);
+  const timer = setTimeout(
+    () => done(`no tcp token within ${TOKEN_TIMEOUT_MS} ms`),
+    TOKEN_TIMEOUT_MS,
+  );
   socket.on('data', onData);
   socket.on('error', onError);
   socket.once('end', onEnd);
