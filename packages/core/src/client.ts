@@ -3,12 +3,13 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { basename } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-import { type MuxBroker, SessionClosedError, type SessionOptions } from '@plugwire/mux';
+import { type MuxBroker, SessionClosedError } from '@plugwire/mux';
 import { codecByName, type RpcPeer } from '@plugwire/rpc';
 import createDebug from 'debug';
-import { type ChecksumConfig, verifyChecksum } from './checksum.js';
+import { verifyChecksum } from './checksum.js';
 import { manage, unmanage } from './cleanup.js';
 import {
+  type PluginClientOptions,
   REATTACH_INFO_TIMEOUT_MS,
   type ResolvedClientOptions,
   resolveClientOptions,
@@ -25,12 +26,7 @@ import {
   HandshakeError,
   PluginExitedError,
 } from './errors.js';
-import {
-  findHandshake,
-  type Handshake,
-  type HandshakeConfig,
-  parseHandshake,
-} from './handshake.js';
+import { findHandshake, type Handshake, parseHandshake } from './handshake.js';
 import { type LogRecord, parseLogLine } from './logs.js';
 import {
   type Dispensable,
@@ -39,7 +35,7 @@ import {
   type PluginSet,
   pluginSets,
 } from './plugin.js';
-import { PluginProcess, type ProcessHandle, type SpawnFunction, spawnCommand } from './process.js';
+import { PluginProcess, type ProcessHandle, spawnCommand } from './process.js';
 import { AttachedProcess, isAlive, type ReattachConfig, ReattachError } from './reattach.js';
 import { HostSocketDir } from './socketdir.js';
 import { base64DerToPem, generateIdentity, hostTlsOptions, type TlsIdentity } from './tls.js';
@@ -68,125 +64,6 @@ const MAX_PRE_HANDSHAKE_LINE = 4 * 1024;
  * starting up.
  */
 const MAX_PRE_HANDSHAKE_OUTPUT = 1024 * 1024;
-
-/** Options of a PluginClient. Only the command (or `spawn`) is required. */
-export interface PluginClientOptions {
-  /** The plugin program. For a Node plugin: `process.execPath` with the script in `args`. */
-  command?: string;
-  /** Arguments of `command`. */
-  args?: readonly string[];
-  /**
-   * Starts the process instead of `command`: called with the environment to give it; must
-   * pipe stdout and stderr (and should pipe stdin: its EOF tells the plugin the host is gone).
-   */
-  spawn?: SpawnFunction;
-  /** Cookie and protocol version; must match the plugin's. @default plugwire's cookie, version 1 */
-  handshake?: HandshakeConfig;
-  /** The plugins the host can dispense (for one protocol version). */
-  plugins?: PluginSet;
-  /** One plugin set per protocol version; the highest version the plugin also has is used. */
-  versionedPlugins?: Record<number, PluginSet>;
-  /** Extra environment variables for the plugin. */
-  env?: Record<string, string | undefined>;
-  /** Start the plugin with only `env` and plugwire's variables, not the host's environment. @default false */
-  skipHostEnv?: boolean;
-  /** Working directory of the plugin. @default the host's */
-  cwd?: string;
-  /**
-   * Longest wait for the whole start: the handshake line, the connection (TLS, tcp token)
-   * and the plugin's answer to `plugwire/init`. @default 60_000 (ms)
-   */
-  startTimeout?: number;
-  /**
-   * After asking the plugin to quit, how long to wait before SIGKILL. go-plugin hard-codes
-   * 2 s; slow-stopping plugins (flushing state) may need more.
-   * @default 2_000 (ms)
-   */
-  killGrace?: number;
-  /** Where the plugin creates its socket directory (`PLUGIN_UNIX_SOCKET_DIR`). @default os.tmpdir() */
-  unixSocketDir?: string;
-  /** Group to own the plugin's socket (`PLUGIN_UNIX_SOCKET_GROUP`). */
-  unixSocketGroup?: string;
-  /** How the plugin listens. @default 'unix' ('tcp' on Windows) */
-  network?: 'unix' | 'tcp';
-  /**
-   * Let a tcp plugin accept any local connection. By default the host gives the plugin a
-   * secret for this start (`PLUGWIRE_AUTH_TOKEN`, readable only by the plugin's user) and
-   * presents it as the first bytes of the connection, so another local user who connects
-   * first does not get the plugin. Set this only for a plugin that does not implement the
-   * token (docs/protocol.md), on a machine without other users.
-   * @default false
-   */
-  insecureTcp?: boolean;
-  /** Port range for tcp (`PLUGIN_MIN_PORT`/`PLUGIN_MAX_PORT`). @default any free port */
-  minPort?: number;
-  maxPort?: number;
-  /** Codecs the host accepts, most preferred first. @default ['msgpack', 'json'] */
-  codecs?: readonly string[];
-  /** How long broker accepts and dials wait for the other side. @default 5_000 (ms) */
-  brokerTimeout?: number;
-  /**
-   * Receives the plugin's stderr as log records (hclog JSON lines become structured
-   * records). @default `debug` under `plugwire:plugin:<name>`
-   */
-  logger?: (record: LogRecord) => void;
-  /** Each line the plugin prints to stdout (besides the handshake). @default `debug` */
-  stdout?: (line: string) => void;
-  /** Each raw stderr line, before parsing (in addition to `logger`). */
-  stderr?: (line: string) => void;
-  /** The plugin's name in logs and errors. @default the basename of the script or command */
-  name?: string;
-  /**
-   * Kill this plugin from `cleanupClients()` and when the host exits or gets SIGINT or
-   * SIGTERM (go-plugin's Managed).
-   * @default true
-   */
-  managed?: boolean;
-  /** Largest RPC message either way; set the same on the plugin. @default 64 MiB */
-  maxMessageSize?: number;
-  /** yamux session options (window size, keepalive…). */
-  mux?: SessionOptions;
-  /**
-   * Configuration for the plugin, any value the codec carries: the plugin's `init` hook
-   * (ServeOptions.init) receives it before the first dispense. Sent over the control
-   * channel, never in the environment, so secrets do not show in the process table.
-   */
-  config?: unknown;
-  /**
-   * Refuse to start the plugin unless its file has this hash (checked before spawning, in
-   * constant time). For a Node plugin it covers the entry script only, not what it imports:
-   * bundle the plugin into one file for the hash to cover all of its code.
-   */
-  checksum?: ChecksumConfig;
-  /**
-   * Wrap the connection in TLS with your own certificates (node:tls options, e.g. `ca`,
-   * `cert`, `key`); the plugin must serve with matching `ServeOptions.tls`.
-   */
-  tls?: ConnectionOptions;
-  /**
-   * Mutual TLS with certificates made for this one start (go-plugin's AutoMTLS): the host
-   * passes its certificate in `PLUGIN_CLIENT_CERT`, the plugin answers with its own in the
-   * handshake, and each side accepts only the other's. Protects the connection from other
-   * processes of the same user.
-   * @default false
-   */
-  autoMTLS?: boolean;
-  /**
-   * Start the plugin so that it outlives this host: it keeps running when the host goes
-   * away, and `reattachConfig()` lets another host process connect to it. Implies
-   * `managed: false`. Call `detach()` to let the host exit with the plugin running.
-   * @default false
-   */
-  reattachable?: boolean;
-  /**
-   * Connect to a plugin that is already running (from `reattachConfig()` of this or
-   * another host process) instead of starting one; `command` is then not needed. The pid
-   * must be alive, the address must answer, and the plugin must confirm the pid and the
-   * protocol version; a process that is not verified this way is never signalled. Cannot
-   * be combined with `checksum` (a running plugin is not checked) or `reattachable`.
-   */
-  reattach?: ReattachConfig;
-}
 
 /** The answer to `plugwire/info`. */
 export interface PluginInfoResponse {

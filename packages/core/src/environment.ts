@@ -2,7 +2,7 @@
 // variables, docs/protocol.md §1) and the file a checksum covers.
 import { basename, resolve as resolvePath } from 'node:path';
 import { type ChecksumConfig, resolveCommand } from './checksum.js';
-import type { PluginClientOptions } from './client.js';
+import type { PluginClientOptions } from './config.js';
 import { DEFAULT_MAGIC_COOKIE, Env } from './constants.js';
 
 /** The per-start values that go into the plugin's environment besides the options. */

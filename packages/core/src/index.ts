@@ -27,10 +27,10 @@ export { cleanupClients } from './cleanup.js';
 export {
   PluginClient,
   type PluginClientEvents,
-  type PluginClientOptions,
   type PluginClientState,
   type PluginInfoResponse,
 } from './client.js';
+export type { PluginClientOptions } from './config.js';
 export { CORE_PROTOCOL_VERSION, ControlMethod, CoreErrorCode, Env } from './constants.js';
 export {
   ClientStateError,
