@@ -132,10 +132,12 @@ for (const codecs of [undefined, ['json']]) {
     assert.equal(client.codec, 'json');
     assert.equal(client.negotiatedVersion, 1);
 
-    // §3: a fresh 0700 plugwire-XXXXXX directory in unixSocketDir, socket 0600 inside it
+    // §3: a fresh 0700 plugwire-XXXXXX directory in the directory the host made for this
+    // plugin (PLUGIN_UNIX_SOCKET_DIR, a plugwire-XXXXXX in unixSocketDir), socket 0600 inside
     const address = client.handshake!.address;
     const dir = dirname(address);
-    assert.equal(dirname(dir), socketDir);
+    assert.equal(dirname(dirname(dir)), socketDir);
+    assert.match(basename(dirname(dir)), /^plugwire-/);
     assert.match(basename(dir), /^plugwire-/);
     assert.equal(basename(address), 'plugin.sock');
     assert.equal(statSync(dir).mode & 0o777, 0o700);

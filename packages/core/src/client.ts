@@ -1,28 +1,33 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { basename } from 'node:path';
-import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
-import type { MuxBroker, SessionOptions } from '@plugwire/mux';
+import type { ConnectionOptions } from 'node:tls';
+import { type MuxBroker, SessionClosedError } from '@plugwire/mux';
 import { codecByName, type RpcPeer } from '@plugwire/rpc';
 import createDebug from 'debug';
-import { type ChecksumConfig, checksumTarget, verifyChecksum } from './checksum.js';
+import { verifyChecksum } from './checksum.js';
+import { manage, unmanage } from './cleanup.js';
+import {
+  type PluginClientOptions,
+  REATTACH_INFO_TIMEOUT_MS,
+  type ResolvedClientOptions,
+  resolveClientOptions,
+} from './config.js';
 import { HostConnection } from './connection.js';
-import { ControlMethod, DEFAULT_MAGIC_COOKIE, Env } from './constants.js';
+import { ControlMethod } from './constants.js';
+import { StartDeadline } from './deadline.js';
+import { dial } from './dial.js';
+import { checksumFile, pluginEnvironment } from './environment.js';
 import {
   ClientStateError,
+  ConnectionLostError,
   type ExitStatus,
   HandshakeError,
   PluginExitedError,
-  StartTimeoutError,
 } from './errors.js';
-import {
-  findHandshake,
-  type Handshake,
-  type HandshakeConfig,
-  parseHandshake,
-} from './handshake.js';
+import { findHandshake, type Handshake, parseHandshake } from './handshake.js';
 import { type LogRecord, parseLogLine } from './logs.js';
-import { manage, unmanage } from './managed.js';
 import {
   type Dispensable,
   dispenseName,
@@ -30,121 +35,35 @@ import {
   type PluginSet,
   pluginSets,
 } from './plugin.js';
-import { PluginProcess, type ProcessHandle, type SpawnFunction, spawnCommand } from './process.js';
+import { PluginProcess, type ProcessHandle, spawnCommand } from './process.js';
 import { AttachedProcess, isAlive, type ReattachConfig, ReattachError } from './reattach.js';
-import { removeSocketDir } from './socket.js';
+import { HostSocketDir } from './socketdir.js';
 import { base64DerToPem, generateIdentity, hostTlsOptions, type TlsIdentity } from './tls.js';
 
 const debug = createDebug('plugwire:client');
 
-/** How long pending calls wait for the exit status after the connection drops. */
+/**
+ * How long, after the connection drops, the host waits for the process's exit before it
+ * calls the loss a broken connection. A plugin that exits closes its socket a moment before
+ * the OS reports the exit (SIGCHLD, then the stderr pipe's end: STDIO_SETTLE_MS in
+ * process.ts): 80 ms covers that on a loaded machine, so pending calls get
+ * PluginExitedError with the exit code and stderr, yet fail fast enough (< 100 ms) when
+ * the process is SIGKILLed mid-call.
+ */
 const EXIT_STATUS_WAIT_MS = 80;
 
-/** Options of a PluginClient. Only the command (or `spawn`) is required. */
-export interface PluginClientOptions {
-  /** The plugin program. For a Node plugin: `process.execPath` with the script in `args`. */
-  command?: string;
-  /** Arguments of `command`. */
-  args?: readonly string[];
-  /**
-   * Starts the process instead of `command`: called with the environment to give it; must
-   * pipe stdout and stderr (and should pipe stdin: its EOF tells the plugin the host is gone).
-   */
-  spawn?: SpawnFunction;
-  /** Cookie and protocol version; must match the plugin's. @default plugwire's cookie, version 1 */
-  handshake?: HandshakeConfig;
-  /** The plugins the host can dispense (for one protocol version). */
-  plugins?: PluginSet;
-  /** One plugin set per protocol version; the highest version the plugin also has is used. */
-  versionedPlugins?: Record<number, PluginSet>;
-  /** Extra environment variables for the plugin. */
-  env?: Record<string, string | undefined>;
-  /** Start the plugin with only `env` and plugwire's variables, not the host's environment. @default false */
-  skipHostEnv?: boolean;
-  /** Working directory of the plugin. @default the host's */
-  cwd?: string;
-  /** Longest wait for the handshake line and the connection. @default 60_000 (ms) */
-  startTimeout?: number;
-  /**
-   * After asking the plugin to quit, how long to wait before SIGKILL. go-plugin hard-codes
-   * 2 s; slow-stopping plugins (flushing state) may need more.
-   * @default 2_000 (ms)
-   */
-  killGrace?: number;
-  /** Where the plugin creates its socket directory (`PLUGIN_UNIX_SOCKET_DIR`). @default os.tmpdir() */
-  unixSocketDir?: string;
-  /** Group to own the plugin's socket (`PLUGIN_UNIX_SOCKET_GROUP`). */
-  unixSocketGroup?: string;
-  /** How the plugin listens. @default 'unix' ('tcp' on Windows) */
-  network?: 'unix' | 'tcp';
-  /** Port range for tcp (`PLUGIN_MIN_PORT`/`PLUGIN_MAX_PORT`). @default any free port */
-  minPort?: number;
-  maxPort?: number;
-  /** Codecs the host accepts, most preferred first. @default ['msgpack', 'json'] */
-  codecs?: readonly string[];
-  /** How long broker accepts and dials wait for the other side. @default 5_000 (ms) */
-  brokerTimeout?: number;
-  /**
-   * Receives the plugin's stderr as log records (hclog JSON lines become structured
-   * records). @default `debug` under `plugwire:plugin:<name>`
-   */
-  logger?: (record: LogRecord) => void;
-  /** Each line the plugin prints to stdout (besides the handshake). @default `debug` */
-  stdout?: (line: string) => void;
-  /** Each raw stderr line, before parsing (in addition to `logger`). */
-  stderr?: (line: string) => void;
-  /** The plugin's name in logs and errors. @default the basename of the script or command */
-  name?: string;
-  /**
-   * Kill this plugin from `cleanupClients()` and when the host exits or gets SIGINT or
-   * SIGTERM (go-plugin's Managed).
-   * @default true
-   */
-  managed?: boolean;
-  /** Largest RPC message either way; set the same on the plugin. @default 64 MiB */
-  maxMessageSize?: number;
-  /** yamux session options (window size, keepalive…). */
-  mux?: SessionOptions;
-  /**
-   * Configuration for the plugin, any value the codec carries: the plugin's `init` hook
-   * (ServeOptions.init) receives it before the first dispense. Sent over the control
-   * channel, never in the environment, so secrets do not show in the process table.
-   */
-  config?: unknown;
-  /**
-   * Refuse to start the plugin unless its file has this hash (checked before spawning, in
-   * constant time). For a Node plugin it covers the entry script only, not what it imports:
-   * bundle the plugin into one file for the hash to cover all of its code.
-   */
-  checksum?: ChecksumConfig;
-  /**
-   * Wrap the connection in TLS with your own certificates (node:tls options, e.g. `ca`,
-   * `cert`, `key`); the plugin must serve with matching `ServeOptions.tls`.
-   */
-  tls?: ConnectionOptions;
-  /**
-   * Mutual TLS with certificates made for this one start (go-plugin's AutoMTLS): the host
-   * passes its certificate in `PLUGIN_CLIENT_CERT`, the plugin answers with its own in the
-   * handshake, and each side accepts only the other's. Protects the connection from other
-   * processes of the same user.
-   * @default false
-   */
-  autoMTLS?: boolean;
-  /**
-   * Start the plugin so that it outlives this host: it keeps running when the host goes
-   * away, and `reattachConfig()` lets another host process connect to it. Implies
-   * `managed: false`. Call `detach()` to let the host exit with the plugin running.
-   * @default false
-   */
-  reattachable?: boolean;
-  /**
-   * Connect to a plugin that is already running (from `reattachConfig()` of this or
-   * another host process) instead of starting one; `command` is then not needed. The pid
-   * must be alive, the address must answer, and the plugin must confirm the pid and the
-   * protocol version; a process that is not verified this way is never signalled.
-   */
-  reattach?: ReattachConfig;
-}
+/**
+ * Longest stdout line forwarded before the handshake: a line longer than this is cut (the
+ * handshake line itself, with a certificate, is under 2 KiB).
+ */
+const MAX_PRE_HANDSHAKE_LINE = 4 * 1024;
+
+/**
+ * Most stdout (in characters) a plugin may print before its handshake line; more fails the
+ * start. Plugin code that prints before serve() is fine; megabytes of it are not a plugin
+ * starting up.
+ */
+const MAX_PRE_HANDSHAKE_OUTPUT = 1024 * 1024;
 
 /** The answer to `plugwire/info`. */
 export interface PluginInfoResponse {
@@ -173,38 +92,40 @@ export interface PluginClientEvents {
 export class PluginClient extends EventEmitter<PluginClientEvents> {
   readonly name: string;
   readonly #o: PluginClientOptions;
+  readonly #r: ResolvedClientOptions;
   readonly #sets: Map<number, PluginSet>;
   readonly #versions: number[];
-  readonly #codecs: readonly string[];
   readonly #log: (record: LogRecord) => void;
   readonly #stdout: (line: string) => void;
   #state: PluginClientState = 'idle';
   #starting: Promise<void> | undefined;
   #killing: Promise<ExitStatus> | undefined;
+  #killRequested = false;
   #process: ProcessHandle | undefined;
   #identity: TlsIdentity | undefined;
+  #token: string | undefined;
+  #socketDir: HostSocketDir | undefined;
   #handshake: Handshake | undefined;
   #socket: Socket | undefined;
   #conn: HostConnection | undefined;
   #exitStatus: ExitStatus | undefined;
   #exitError: PluginExitedError | undefined;
+  #lost: ConnectionLostError | undefined;
+  #loss: Promise<Error> | undefined;
+  #sessionError: Error | undefined;
   readonly #exited: Promise<ExitStatus>;
   #resolveExited!: (s: ExitStatus) => void;
   #onHandshakeLine: ((line: string) => void) | undefined;
 
   constructor(options: PluginClientOptions) {
     super();
-    if (!options.command && !options.spawn && !options.reattach) {
-      throw new TypeError('PluginClient needs a command, a spawn function or a reattach config');
-    }
+    this.#r = resolveClientOptions(options);
     this.#o = options;
     const script = options.args?.find((a) => /\.[cm]?[jt]s$/.test(a));
     this.name =
       options.name ?? basename(script ?? options.command ?? 'plugin').replace(/\.[^.]*$/, '');
     this.#sets = pluginSets(options, options.handshake?.protocolVersion ?? 1);
     this.#versions = [...this.#sets.keys()].sort((a, b) => b - a);
-    this.#codecs = options.codecs ?? ['msgpack', 'json'];
-    for (const c of this.#codecs) codecByName(c); // unknown codec names fail here, not later
     const pluginDebug = createDebug(`plugwire:plugin:${this.name}`);
     this.#log =
       options.logger ??
@@ -253,15 +174,25 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
 
   /**
    * True once kill() was called — by the host, or by cleanupClients() on the host's exit or
-   * a signal — so a supervisor can tell a requested exit from a crash.
+   * a signal — so a supervisor can tell a requested exit from a crash. A plugin the client
+   * stopped because its connection broke is a crash: this stays false.
    */
   get killRequested(): boolean {
-    return this.#killing !== undefined;
+    return this.#killRequested;
   }
 
   /** The exit status, once exited. */
   get exitStatus(): ExitStatus | undefined {
     return this.#exitStatus;
+  }
+
+  /**
+   * Why the plugin is gone, once exited: ConnectionLostError when the client stopped it
+   * because its connection broke (`cause` is the transport's error), else
+   * PluginExitedError with the exit status.
+   */
+  get exitReason(): PluginExitedError | ConnectionLostError | undefined {
+    return this.#lost ?? this.#exitError;
   }
 
   /** Resolves with the exit status when the process exits (never rejects). */
@@ -272,7 +203,7 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
   /** Starts the plugin; resolves once the control channel is up. Idempotent. */
   start(): Promise<void> {
     if (this.#state === 'exited' || this.#state === 'stopping') {
-      return Promise.reject(this.#exitError ?? new ClientStateError('the plugin was killed'));
+      return Promise.reject(this.exitReason ?? new ClientStateError('the plugin was killed'));
     }
     this.#starting ??= this.#start();
     return this.#starting;
@@ -308,15 +239,15 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
    * to call concurrently; before start() it only marks the client unusable.
    */
   kill(): Promise<ExitStatus> {
-    this.#killing ??= this.#kill();
-    return this.#killing;
+    this.#killRequested = true;
+    return this.#stop();
   }
 
   /**
    * A JSON-serialisable record to connect to this plugin again (`new PluginClient({
    * reattach })`), from this or another host process. Useful for plugins started with
-   * `reattachable: true`, which outlive their host. With AutoMTLS it holds the host's
-   * private key: store it like a secret.
+   * `reattachable: true`, which outlive their host. It holds the tcp token and, with
+   * AutoMTLS, the host's private key: store it like a secret.
    */
   reattachConfig(): ReattachConfig {
     const h = this.#handshake;
@@ -333,6 +264,8 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
       codec: h.codec,
       ...(h.cert ? { cert: h.cert } : {}),
       ...(this.#identity ? { clientCert: this.#identity.cert, clientKey: this.#identity.key } : {}),
+      ...(this.#token && h.network === 'tcp' ? { token: this.#token } : {}),
+      ...(this.#socketDir && h.network === 'unix' ? { socketDir: this.#socketDir.path } : {}),
     };
   }
 
@@ -363,37 +296,69 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
 
   async #spawn(): Promise<void> {
     const o = this.#o;
-    const timeout = o.startTimeout ?? 60_000;
-    if (o.checksum) await verifyChecksum(this.#checksumFile(o.checksum), o.checksum);
+    if (o.checksum) await verifyChecksum(checksumFile(o, o.checksum), o.checksum);
     if (o.autoMTLS) this.#identity = await generateIdentity();
-    const proc = new PluginProcess({
-      spawn: o.spawn ?? spawnCommand(o.command!, o.args ?? [], { cwd: o.cwd }),
-      env: this.#environment(),
-      onStdoutLine: (line) =>
-        this.#onHandshakeLine ? this.#onHandshakeLine(line) : this.#stdout(line),
-      onStderrLine: (line) => {
-        o.stderr?.(line);
-        this.#log(parseLogLine(line, this.name));
-      },
-    });
+    // POSIX plugins get a directory of the host's for their socket; Windows has only tcp.
+    if (process.platform !== 'win32') {
+      this.#socketDir = HostSocketDir.create(o.unixSocketDir, o.unixSocketGroup);
+    }
+    if (!this.#r.insecureTcp) this.#token = randomBytes(32).toString('hex');
+    let proc: PluginProcess;
+    try {
+      proc = new PluginProcess({
+        spawn: o.spawn ?? spawnCommand(o.command!, o.args ?? [], { cwd: o.cwd }),
+        env: pluginEnvironment(o, {
+          versions: this.#versions,
+          codecs: this.#r.codecs,
+          socketDir: this.#socketDir?.path,
+          clientCert: this.#identity?.cert,
+          token: this.#token,
+        }),
+        onStdoutLine: (line) =>
+          this.#onHandshakeLine ? this.#onHandshakeLine(line) : this.#stdout(line),
+        onStderrLine: (line) => {
+          o.stderr?.(line);
+          this.#log(parseLogLine(line, this.name));
+        },
+      });
+    } catch (err) {
+      this.#socketDir?.remove(undefined);
+      throw err;
+    }
     this.#process = proc;
-    if (o.managed !== false && !o.reattachable) manage(this);
+    if (this.#r.managed) manage(this);
     proc.exited.then((status) => this.#onExit(status));
     debug('%s: started pid %d', this.name, proc.pid);
+    const deadline = new StartDeadline(this.#r.startTimeout, () => proc.stderrTail());
     try {
-      const handshake = await this.#readHandshake(proc, timeout);
+      const handshake = await deadline.race(this.#readHandshake(proc), 'the handshake line', () => {
+        this.#onHandshakeLine = undefined;
+      });
       this.#handshake = handshake;
-      const socket = await this.#connect(handshake, proc.stderrTail(), timeout);
+      if (handshake.network === 'tcp' && this.#socketDir) {
+        // Not needed for tcp; a plugin that outlives this host (reattach) must not leave it.
+        this.#socketDir.remove(undefined);
+        this.#socketDir = undefined;
+      }
+      const socket = await dial(handshake, {
+        deadline,
+        stderr: () => proc.stderrTail(),
+        tls: this.#tlsOptions(handshake),
+        token: this.#token,
+      });
       this.#open(socket, handshake);
-      await this.#conn!.init(o.config);
+      // A peer that keeps the connection up but never answers (or is not yamux at all and
+      // says nothing) is bounded by the same deadline.
+      await deadline.race(this.#conn!.init(o.config), 'the answer to plugwire/init');
       if (this.#state !== 'starting')
-        throw this.#exitError ?? new ClientStateError('the plugin was killed while starting');
+        throw this.exitReason ?? new ClientStateError('the plugin was killed while starting');
       this.#state = 'running';
       debug('%s: running, protocol v%d, %s', this.name, handshake.appVersion, handshake.codec);
     } catch (err) {
       // Never leave a half-started process behind.
       proc.signal('SIGKILL');
       await proc.exited;
+      await this.#exited; // #onExit has run: connection closed, socket dir removed
       throw err;
     }
   }
@@ -407,9 +372,7 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
       proc.markGone(); // nothing of ours to wait for; and never signal an unverified pid
       throw new ReattachError(
         `cannot reattach to pid ${r.pid} at ${r.network}:${r.address}: ${message}`,
-        {
-          cause,
-        },
+        { cause },
       );
     };
     if (r.version !== 1) fail(`unknown reattach record version ${String(r.version)}`);
@@ -419,8 +382,14 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
         `protocol version ${r.protocolVersion} is not one of this host's [${this.#versions.join(', ')}]`,
       );
     }
-    if (!this.#codecs.includes(r.codec)) fail(`codec ${r.codec} is not accepted by this host`);
+    if (!this.#r.codecs.includes(r.codec)) fail(`codec ${r.codec} is not accepted by this host`);
+    // The directory the starting host made; removed (known entries only) once verified.
+    this.#socketDir = HostSocketDir.adopt(r.socketDir);
+    if (r.network === 'unix' && this.#socketDir && !this.#socketDir.contains(r.address)) {
+      fail(`the address is outside the record's socket directory ${r.socketDir}`);
+    }
     if (r.clientCert && r.clientKey) this.#identity = { cert: r.clientCert, key: r.clientKey };
+    this.#token = r.token;
     const handshake: Handshake = {
       coreVersion: 1,
       appVersion: r.protocolVersion,
@@ -431,7 +400,12 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
     };
     let socket: Socket;
     try {
-      socket = await this.#connect(handshake, [], this.#o.startTimeout ?? 60_000);
+      socket = await dial(handshake, {
+        deadline: new StartDeadline(this.#r.startTimeout, () => []),
+        stderr: () => [],
+        tls: this.#tlsOptions(handshake),
+        token: this.#token,
+      });
     } catch (err) {
       return fail(`the address does not answer (${(err as Error).message})`, err);
     }
@@ -440,7 +414,7 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
     const info = await this.#conn!.control.request<PluginInfoResponse>(
       ControlMethod.Info,
       {},
-      { timeout: 5_000 },
+      { timeout: Math.min(REATTACH_INFO_TIMEOUT_MS, this.#r.startTimeout) },
     ).catch((err: Error) => err);
     const mismatch =
       info instanceof Error
@@ -456,7 +430,6 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
       fail(mismatch);
     }
     proc.verify();
-    this.#conn!.session.once('close', () => proc.watch());
     this.#state = 'running';
     debug('%s: reattached to pid %d', this.name, r.pid);
   }
@@ -472,89 +445,72 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
         protocolVersion: handshake.appVersion,
         codec: codecByName(handshake.codec),
         name: this.name,
-        brokerTimeout: o.brokerTimeout ?? 5_000,
+        brokerTimeout: this.#r.brokerTimeout,
         maxMessageSize: o.maxMessageSize,
         mux: o.mux,
       },
       (err) => this.#explainLoss(err),
     );
+    this.#conn.session.once('close', (err?: Error) => this.#onSessionClose(err));
   }
 
-  /** The file a checksum covers (see checksumTarget: the script Node runs, else the command). */
-  #checksumFile(c: ChecksumConfig): string {
-    const o = this.#o;
-    if (!c.file && !o.command)
-      throw new TypeError('checksum.file is needed when the plugin is started by spawn()');
-    return checksumTarget({
-      command: o.command ?? '',
-      args: o.args ?? [],
-      cwd: o.cwd,
-      env: o.env,
-      file: c.file,
-    });
+  /** TLS for the connection: AutoMTLS with the plugin's certificate, or the user's. */
+  #tlsOptions(h: Handshake): ConnectionOptions | undefined {
+    return this.#identity && h.cert
+      ? hostTlsOptions(this.#identity, base64DerToPem(h.cert))
+      : this.#o.tls;
   }
 
-  #environment(): NodeJS.ProcessEnv {
-    const o = this.#o;
-    const cookie = o.handshake ?? {};
-    const env: NodeJS.ProcessEnv = { ...(o.skipHostEnv ? {} : process.env) };
-    for (const [k, v] of Object.entries(o.env ?? {})) {
-      if (v === undefined) delete env[k];
-      else env[k] = v;
-    }
-    env[cookie.magicCookieKey ?? DEFAULT_MAGIC_COOKIE.key] =
-      cookie.magicCookieValue ?? DEFAULT_MAGIC_COOKIE.value;
-    env[Env.ProtocolVersions] = this.#versions.join(',');
-    if (this.#identity) env[Env.ClientCert] = this.#identity.cert;
-    if (o.reattachable) env[Env.Reattachable] = '1';
-    env[Env.Codecs] = this.#codecs.join(',');
-    if (o.unixSocketDir) env[Env.UnixSocketDir] = o.unixSocketDir;
-    if (o.unixSocketGroup) env[Env.UnixSocketGroup] = o.unixSocketGroup;
-    if (o.network) env[Env.Network] = o.network;
-    if (o.minPort !== undefined) env[Env.MinPort] = String(o.minPort);
-    if (o.maxPort !== undefined) env[Env.MaxPort] = String(o.maxPort);
-    return env;
-  }
-
-  /** Waits for the handshake line; other stdout lines before it are plugin output. */
-  #readHandshake(proc: ProcessHandle, timeout: number): Promise<Handshake> {
+  /**
+   * Waits for the handshake line; other stdout lines before it are plugin output, forwarded
+   * cut to MAX_PRE_HANDSHAKE_LINE, at most MAX_PRE_HANDSHAKE_OUTPUT of them in all.
+   */
+  #readHandshake(proc: ProcessHandle): Promise<Handshake> {
     return new Promise<Handshake>((resolve, reject) => {
+      let settled = false;
+      let seen = 0;
       const done = (err: Error | null, h?: Handshake) => {
-        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
         this.#onHandshakeLine = undefined;
         if (err) reject(err);
         else resolve(h!);
       };
-      const timer = setTimeout(
-        () => done(new StartTimeoutError(timeout, proc.stderrTail())),
-        timeout,
-      );
+      const forward = (text: string) => {
+        this.#stdout(
+          text.length > MAX_PRE_HANDSHAKE_LINE
+            ? `${text.slice(0, MAX_PRE_HANDSHAKE_LINE)}… (${text.length - MAX_PRE_HANDSHAKE_LINE} more characters cut)`
+            : text,
+        );
+      };
       this.#onHandshakeLine = (line) => {
-        const found = findHandshake(line);
-        if (!found) {
-          this.#stdout(line);
+        seen += line.length + 1;
+        if (seen > MAX_PRE_HANDSHAKE_OUTPUT) {
+          done(
+            new HandshakeError(
+              `the plugin printed more than ${MAX_PRE_HANDSHAKE_OUTPUT} characters to stdout before its handshake line`,
+              { stderr: proc.stderrTail(), code: 'PLUGWIRE_HANDSHAKE_OUTPUT' },
+            ),
+          );
           return;
         }
-        if (found.before) this.#stdout(found.before);
+        const found = findHandshake(line);
+        if (!found) {
+          forward(line);
+          return;
+        }
+        if (found.before) forward(found.before);
         try {
-          const h = parseHandshake(found.candidate, {
-            versions: this.#versions,
-            codecs: this.#codecs,
-          });
-          if (this.#identity && !h.cert) {
-            throw new HandshakeError(
-              'the plugin returned no certificate in its handshake: it does not support AutoMTLS',
-            );
-          }
-          if (h.cert && !this.#identity && !this.#o.tls) {
-            throw new HandshakeError(
-              'the plugin offered TLS (a certificate in its handshake) but this host has no TLS configured',
-            );
-          }
-          done(null, h);
+          done(null, this.#checkHandshake(parseHandshake(found.candidate, this.#expectation())));
         } catch (err) {
           const e = err as HandshakeError;
-          done(new HandshakeError(e.message, { line: found.candidate, stderr: proc.stderrTail() }));
+          done(
+            new HandshakeError(e.message, {
+              line: found.candidate,
+              stderr: proc.stderrTail(),
+              ...(e.code ? { code: e.code } : {}),
+            }),
+          );
         }
       };
       proc.exited.then((status) => {
@@ -577,91 +533,85 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
     });
   }
 
-  /** Connects to the handshake's address, then does the TLS handshake when there is TLS. */
-  async #connect(h: Handshake, stderr: readonly string[], timeout: number): Promise<Socket> {
-    const raw = await new Promise<Socket>((resolve, reject) => {
-      let socket: Socket;
-      if (h.network === 'unix') {
-        socket = connect({ path: h.address });
-      } else {
-        const i = h.address.lastIndexOf(':');
-        socket = connect({
-          host: h.address.slice(0, i).replace(/^\[|\]$/g, ''),
-          port: Number(h.address.slice(i + 1)),
-          noDelay: true,
-        });
-      }
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new StartTimeoutError(timeout, stderr));
-      }, timeout);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.off('error', onError);
-        resolve(socket);
-      });
-      const onError = (err: Error) => {
-        clearTimeout(timer);
-        reject(
-          new HandshakeError(
-            `could not connect to the plugin at ${h.network}:${h.address}: ${err.message}`,
-            { cause: err, stderr, code: 'PLUGWIRE_CONNECT' },
-          ),
-        );
-      };
-      socket.once('error', onError);
-    });
-    const options =
-      this.#identity && h.cert
-        ? hostTlsOptions(this.#identity, base64DerToPem(h.cert))
-        : this.#o.tls;
-    if (!options) return raw;
-    return new Promise<Socket>((resolve, reject) => {
-      const secure = tlsConnect({ ...options, socket: raw });
-      const timer = setTimeout(() => {
-        secure.destroy();
-        reject(new StartTimeoutError(timeout, stderr));
-      }, timeout);
-      secure.once('secureConnect', () => {
-        clearTimeout(timer);
-        secure.off('error', onError);
-        resolve(secure);
-      });
-      const onError = (err: Error) => {
-        clearTimeout(timer);
-        secure.destroy();
-        reject(
-          new HandshakeError(`the TLS handshake with the plugin failed: ${err.message}`, {
-            cause: err,
-            stderr,
-            code: 'PLUGWIRE_TLS',
-          }),
-        );
-      };
-      secure.once('error', onError);
-    });
+  #expectation() {
+    return { versions: this.#versions, codecs: this.#r.codecs };
+  }
+
+  /** What the line may say given how this host started the plugin. */
+  #checkHandshake(h: Handshake): Handshake {
+    if (this.#identity && !h.cert) {
+      throw new HandshakeError(
+        'the plugin returned no certificate in its handshake: it does not support AutoMTLS',
+      );
+    }
+    if (h.cert && !this.#identity && !this.#o.tls) {
+      throw new HandshakeError(
+        'the plugin offered TLS (a certificate in its handshake) but this host has no TLS configured',
+      );
+    }
+    if (h.network === 'unix' && !this.#socketDir?.contains(h.address)) {
+      // The host connects to this path and removes it afterwards: only a socket in the
+      // directory it made for this plugin qualifies (issue #13, item 2).
+      throw new HandshakeError(
+        `the socket ${h.address} is not in the directory the host gave the plugin (${this.#socketDir?.path ?? 'none'}, PLUGIN_UNIX_SOCKET_DIR): a plugin must create its socket there`,
+        { code: 'PLUGWIRE_HANDSHAKE_ADDRESS' },
+      );
+    }
+    return h;
   }
 
   /**
    * The connection dropped: if the process exits right after (it usually has already, or
-   * is about to), calls reject with PluginExitedError and its exit status and stderr.
+   * is about to), calls reject with PluginExitedError and its exit status and stderr; if
+   * it lives on while the client was using it, the connection broke (ConnectionLostError).
    */
-  async #explainLoss(err: Error): Promise<Error> {
-    if (this.#exitError) return this.#exitError;
-    const proc = this.#process;
-    if (!proc) return err;
-    let timer: NodeJS.Timeout | undefined;
-    const status = await Promise.race([
-      proc.exited,
-      new Promise<undefined>((r) => {
-        timer = setTimeout(() => r(undefined), EXIT_STATUS_WAIT_MS);
-      }),
-    ]);
-    clearTimeout(timer);
-    return status ? (this.#exitError ?? new PluginExitedError(status, proc.stderrTail())) : err;
+  #explainLoss(err: Error): Promise<Error> {
+    const using = this.#state === 'running' || this.#state === 'starting';
+    this.#loss ??= (async () => {
+      if (this.#exitError) return this.#exitError;
+      const proc = this.#process;
+      if (!proc) return err;
+      if (proc instanceof AttachedProcess) proc.watch();
+      let timer: NodeJS.Timeout | undefined;
+      const status = await Promise.race([
+        proc.exited,
+        new Promise<undefined>((r) => {
+          timer = setTimeout(() => r(undefined), EXIT_STATUS_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (status) return this.#exitError ?? new PluginExitedError(status, proc.stderrTail());
+      // The session's own error says what broke (the streams only see that it closed).
+      return using ? new ConnectionLostError(this.name, this.#sessionError ?? err) : err;
+    })();
+    return this.#loss;
+  }
+
+  /**
+   * The session closed. While the plugin was running that means it is gone: if its process
+   * lives on (a protocol error, an error GoAway, an oversized frame, a closed socket), stop
+   * it and report why (issue #13, item 4).
+   */
+  #onSessionClose(err: Error | undefined): void {
+    this.#sessionError = err;
+    if (this.#process instanceof AttachedProcess) this.#process.watch();
+    if (this.#state !== 'running') return;
+    void this.#explainLoss(err ?? new SessionClosedError('the plugin closed the connection')).then(
+      (reason) => {
+        if (!(reason instanceof ConnectionLostError) || this.#state !== 'running') return;
+        this.#lost = reason;
+        debug('%s: %s', this.name, reason.message);
+        void this.#stop();
+      },
+    );
   }
 
   // ---- kill and exit -----------------------------------------------------------------
+
+  #stop(): Promise<ExitStatus> {
+    this.#killing ??= this.#kill();
+    return this.#killing;
+  }
 
   async #kill(): Promise<ExitStatus> {
     const proc = this.#process;
@@ -676,13 +626,13 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
       return this.#exitStatus ?? { code: null, signal: null }; // detached: not ours to stop
     }
     if (this.#state !== 'exited') this.#state = 'stopping';
-    const grace = this.#o.killGrace ?? 2_000;
+    const grace = this.#r.killGrace;
     if (proc instanceof AttachedProcess) proc.watch();
     if (!proc.hasExited) {
       const control = this.#conn?.control;
       if (control && !control.closed) {
         // A plugin that answers quit exits by itself; one that does not gets SIGKILL below.
-        control.request(ControlMethod.Quit, {}, { timeout: grace }).catch(() => {});
+        control.request(ControlMethod.Quit, {}, { timeout: grace || 1 }).catch(() => {});
       }
       proc.closeStdin();
       let timer: NodeJS.Timeout | undefined;
@@ -725,14 +675,12 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
   }
 
   #removeSocketDir(): void {
-    const h = this.#handshake;
-    // Never touch the socket of a process that is not verifiably this plugin.
-    if (h?.network === 'unix' && this.#process?.owned) {
-      try {
-        removeSocketDir(h.address);
-      } catch (err) {
-        debug('%s: could not remove the socket dir: %s', this.name, (err as Error).message);
-      }
+    // Never touch the socket of a process that is not verifiably this plugin; and only the
+    // directory this host (or the host that started it) made, with its known entries.
+    const dir = this.#socketDir;
+    if (!dir || !this.#process?.owned) return;
+    if (!dir.remove(this.#handshake?.address)) {
+      debug('%s: left %s: the plugin put something else there', this.name, dir.path);
     }
   }
 }

@@ -23,7 +23,21 @@ export const Env = {
   ClientCert: 'PLUGIN_CLIENT_CERT',
   /** `1`: keep running when the host goes away, and accept a new host (reattach). */
   Reattachable: 'PLUGWIRE_REATTACHABLE',
+  /**
+   * tcp authentication: 64 lowercase hex characters, new for each start. The host sends
+   * them as the first bytes of a tcp connection; the plugin answers TCP_AUTH_ACK or closes.
+   */
+  AuthToken: 'PLUGWIRE_AUTH_TOKEN',
 } as const;
+
+/** Length of the tcp authentication token, in characters (32 random bytes, hex). */
+export const AUTH_TOKEN_LENGTH = 64;
+
+/**
+ * The one byte a plugin answers an accepted token with. The host sends nothing more until
+ * it arrives, so no TLS or yamux bytes are ever read together with the token.
+ */
+export const TCP_AUTH_ACK = 0x06;
 
 /** The cookie a plugwire host sets when its handshake config names none. */
 export const DEFAULT_MAGIC_COOKIE = {

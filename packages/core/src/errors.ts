@@ -39,13 +39,35 @@ export class HandshakeError extends PlugwireError {
   }
 }
 
-/** The plugin printed no handshake line within the start timeout. */
+/**
+ * The plugin did not complete its start within the start timeout. `stage` says what the
+ * host was waiting for: the handshake line, the connection, or the answer to
+ * `plugwire/init`.
+ */
 export class StartTimeoutError extends HandshakeError {
-  constructor(ms: number, stderr: readonly string[]) {
-    super(`the plugin did not complete the handshake within ${ms} ms`, {
+  readonly stage: string;
+  constructor(ms: number, stderr: readonly string[], stage = 'the handshake line') {
+    super(`the plugin did not complete the handshake within ${ms} ms (waiting for ${stage})`, {
       stderr,
       code: 'PLUGWIRE_START_TIMEOUT',
     });
+    this.stage = stage;
+  }
+}
+
+/**
+ * The connection to a live plugin broke: a yamux protocol error, an error GoAway, an
+ * oversized frame, or the plugin closed it without exiting. The host stops that plugin
+ * (quit, grace, SIGKILL): a broken session means the plugin is gone. `cause` is the
+ * transport's error.
+ */
+export class ConnectionLostError extends PlugwireError {
+  constructor(name: string, cause: Error | undefined) {
+    super(
+      'PLUGWIRE_CONNECTION_LOST',
+      `the connection to plugin "${name}" broke while its process was running${cause ? `: ${cause.message}` : ''}; the plugin is stopped`,
+      { cause },
+    );
   }
 }
 

@@ -47,27 +47,65 @@ export function formatHandshake(h: Handshake): string {
   return fields.join('|');
 }
 
-// CORE|APP|unix-or-tcp| — the start of anything that tries to be a handshake line.
-const ATTEMPT = /(\d+)\|(\d+)\|([a-z0-9]+)\|/;
-
 /**
  * Tells a handshake line from other output the plugin printed. Output that does not look
  * like a handshake at all (`undefined`) is forwarded as plugin stdout: plugin code that
  * prints before serve() must not break the start (go-plugin issues #164, #199, #233).
  * Output glued in front of the handshake on the same line (a `print` without newline) is
  * split off as `before`.
+ *
+ * A handshake attempt is `DIGITS|DIGITS|ALNUM|` anywhere in the line. The scan is one pass
+ * over the `|`-separated fields, so it is linear in the line: a regex with `\d+` at an
+ * unanchored start backtracks quadratically, and 256 KiB of digits froze the host's event
+ * loop for ~10 s (issue #13, item 6).
  */
 export function findHandshake(line: string): { before: string; candidate: string } | undefined {
-  const m = ATTEMPT.exec(line);
-  if (!m) return undefined;
-  let start = m.index;
-  // "count: 51|2|unix|…": the digits of the prefix ran into the core version.
-  const core = m[1]!;
-  const want = String(CORE_PROTOCOL_VERSION);
-  if (core !== want && core.endsWith(want) && line.slice(start).startsWith(core)) {
-    start += core.length - want.length;
+  // Field j starts at starts[j] and ends at the `|` where field j+1 starts.
+  let fieldStart = 0;
+  const starts: number[] = [];
+  for (let i = 0; i <= line.length; i++) {
+    if (i < line.length && line.charCodeAt(i) !== PIPE) continue;
+    starts.push(fieldStart);
+    fieldStart = i + 1;
+    const k = starts.length - 3; // fields k, k+1 and k+2, which ends here at a `|`
+    if (i === line.length || k < 0) continue;
+    const endK = starts[k + 1]! - 1;
+    const digitsFrom = digitSuffixStart(line, starts[k]!, endK);
+    if (digitsFrom === endK) continue;
+    if (!isAll(line, starts[k + 1]!, starts[k + 2]! - 1, isDigit)) continue;
+    if (!isAll(line, starts[k + 2]!, i, isLowerAlnum)) continue;
+    let start = digitsFrom;
+    // "count: 51|2|unix|…": the digits of the prefix ran into the core version.
+    const core = line.slice(digitsFrom, endK);
+    const want = String(CORE_PROTOCOL_VERSION);
+    if (core !== want && core.endsWith(want)) start += core.length - want.length;
+    return { before: line.slice(0, start), candidate: line.slice(start) };
   }
-  return { before: line.slice(0, start), candidate: line.slice(start) };
+  return undefined;
+}
+
+const PIPE = 0x7c;
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function isLowerAlnum(c: number): boolean {
+  return isDigit(c) || (c >= 0x61 && c <= 0x7a);
+}
+
+/** True when line[from, to) is not empty and every character passes `ok`. */
+function isAll(line: string, from: number, to: number, ok: (c: number) => boolean): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) if (!ok(line.charCodeAt(i))) return false;
+  return true;
+}
+
+/** Where the run of digits that ends at `to` begins (`to` when there is none). */
+function digitSuffixStart(line: string, from: number, to: number): number {
+  let i = to;
+  while (i > from && isDigit(line.charCodeAt(i - 1))) i--;
+  return i;
 }
 
 /**

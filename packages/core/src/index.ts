@@ -27,16 +27,18 @@ export {
   ChecksumCoverageError,
   ChecksumMismatchError,
 } from './checksum.js';
+export { cleanupClients } from './cleanup.js';
 export {
   PluginClient,
   type PluginClientEvents,
-  type PluginClientOptions,
   type PluginClientState,
   type PluginInfoResponse,
 } from './client.js';
+export type { PluginClientOptions } from './config.js';
 export { CORE_PROTOCOL_VERSION, ControlMethod, CoreErrorCode, Env } from './constants.js';
 export {
   ClientStateError,
+  ConnectionLostError,
   type ExitStatus,
   HandshakeError,
   PluginExitedError,
@@ -57,7 +59,6 @@ export {
   type LogLevel,
   type LogRecord,
 } from './logs.js';
-export { cleanupClients } from './managed.js';
 export type { Plugin, PluginContext, PluginSet } from './plugin.js';
 export type { SpawnFunction } from './process.js';
 export { type ReattachConfig, ReattachError } from './reattach.js';

@@ -1,5 +1,6 @@
 import { duplexPair, type MuxBroker } from '@plugwire/mux';
 import { codecByName, type RpcPeer } from '@plugwire/rpc';
+import { defaults } from './config.js';
 import { HostConnection, servePluginConnection } from './connection.js';
 import { negotiateVersion } from './handshake.js';
 import {
@@ -57,7 +58,7 @@ export function connectInProcess(options: InProcessOptions): InProcessConnection
     );
   }
   const codec = codecByName(options.codec ?? 'msgpack');
-  const brokerTimeout = options.brokerTimeout ?? 5_000;
+  const brokerTimeout = options.brokerTimeout ?? defaults.brokerTimeout;
   const [hostEnd, pluginEnd] = duplexPair();
   const pluginSession = servePluginConnection(pluginEnd, {
     plugins: serverSets.get(version)!,

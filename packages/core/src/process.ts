@@ -15,7 +15,13 @@ export interface PluginProcessOptions {
   stderrTail?: number;
 }
 
-/** How long to wait after 'exit' for the last stderr lines before reporting the exit. */
+/**
+ * How long to wait after 'exit' for the stderr pipe's end before reporting the exit. The
+ * last lines a crashing plugin writes (its stack) are what the user needs; they arrive with
+ * or just after 'exit'. A grandchild that inherited the pipe can hold it open for ever, so
+ * the wait is bounded; 30 ms is far more than a local pipe needs to drain and keeps a
+ * SIGKILLed plugin's calls failing within 100 ms (with EXIT_STATUS_WAIT_MS in client.ts).
+ */
 const STDIO_SETTLE_MS = 30;
 
 /** What the client needs of a plugin process, whether it started it or reattached to it. */

@@ -21,6 +21,10 @@ export interface ReattachConfig {
   /** The host's certificate and key (PEM) the plugin trusts, with AutoMTLS. */
   clientCert?: string;
   clientKey?: string;
+  /** tcp: the token the plugin requires as the first bytes of a connection. */
+  token?: string;
+  /** unix: the directory the starting host made for the socket; removed after a kill. */
+  socketDir?: string;
 }
 
 /** Reattaching failed: the process is gone, the address does not answer, or it is not our plugin. */

@@ -1,10 +1,12 @@
+import { timingSafeEqual } from 'node:crypto';
 import { fstatSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type TlsOptions } from 'node:tls';
 import type { Session, SessionOptions } from '@plugwire/mux';
 import { codecByName } from '@plugwire/rpc';
+import { defaults } from './config.js';
 import { servePluginConnection } from './connection.js';
-import { CORE_PROTOCOL_VERSION, DEFAULT_MAGIC_COOKIE, Env } from './constants.js';
+import { CORE_PROTOCOL_VERSION, DEFAULT_MAGIC_COOKIE, Env, TCP_AUTH_ACK } from './constants.js';
 import {
   formatHandshake,
   type HandshakeConfig,
@@ -12,6 +14,7 @@ import {
   negotiateVersion,
   parseVersionList,
 } from './handshake.js';
+import { type HostWatch, watchHost } from './hostwatch.js';
 import { createLogger, type Logger } from './logs.js';
 import { type PluginSet, pluginSets } from './plugin.js';
 import { type Listener, listen } from './socket.js';
@@ -116,7 +119,7 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
       `no common protocol version: the host offers [${hostVersions.join(', ')}], this plugin serves [${[...sets.keys()].join(', ')}]`,
     );
   }
-  const pluginCodecs = options.codecs ?? ['msgpack', 'json'];
+  const pluginCodecs = options.codecs ?? defaults.codecs;
   const hostCodecs = (process.env[Env.Codecs] ?? 'msgpack,json').split(',').map((c) => c.trim());
   const codecName = negotiateCodec(hostCodecs, pluginCodecs);
   if (codecName === undefined) {
@@ -140,6 +143,10 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
   }
   const secureContext = tlsOptions ? createSecureContext(tlsOptions) : undefined;
   const reattachable = process.env[Env.Reattachable] === '1';
+  // tcp authentication: taken out of the environment, so that processes this plugin starts
+  // do not inherit the key to it.
+  const token = process.env[Env.AuthToken];
+  delete process.env[Env.AuthToken];
 
   const network =
     process.env[Env.Network] === 'tcp' || process.platform === 'win32' ? 'tcp' : 'unix';
@@ -179,8 +186,11 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
       process.off('exit', removeListener);
       process.off('SIGTERM', onSigterm);
       process.off('SIGINT', ignore);
-      process.stdin.off('end', onHostGone);
-      process.stdin.pause();
+      hostWatch?.stop();
+      if (!hostWatch) {
+        process.stdin.off('end', onHostGone);
+        process.stdin.pause();
+      }
       resolveDone();
       if (exit) process.exit(code);
     })();
@@ -193,14 +203,7 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
   process.on('SIGINT', ignore);
   process.on('SIGTERM', onSigterm);
   if (exit) installCrashLogging(log);
-  // A plugwire host keeps our stdin open as a pipe: its EOF means the host died, even if
-  // it never connected. Only a pipe or socket counts (a terminal or /dev/null says nothing).
-  // A reattachable plugin outlives its host on purpose.
-  if (stdinIsPipe() && !reattachable) {
-    process.stdin.on('end', onHostGone);
-    process.stdin.on('error', ignore);
-    process.stdin.resume();
-  }
+  let hostWatch: HostWatch | undefined;
 
   const accept = (socket: Socket): void => {
     const s = servePluginConnection(socket, {
@@ -208,7 +211,7 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
       protocolVersion: version,
       codec,
       name: 'plugin',
-      brokerTimeout: options.brokerTimeout ?? 5_000,
+      brokerTimeout: options.brokerTimeout ?? defaults.brokerTimeout,
       maxMessageSize: options.maxMessageSize,
       mux: options.mux,
       exposeStack: options.exposeStack,
@@ -230,19 +233,14 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
     });
   };
 
-  listener.server.on('connection', (socket: Socket) => {
-    if (session) {
-      // One host per plugin process.
-      socket.destroy();
-      return;
-    }
+  const secure = (socket: Socket): void => {
     if (!secureContext) {
       accept(socket);
       return;
     }
     // TLS: only a client that completes the handshake (with the host's certificate, for
     // AutoMTLS) becomes the host; anyone else is dropped and we keep waiting.
-    const secure = new TLSSocket(socket, {
+    const tls = new TLSSocket(socket, {
       isServer: true,
       secureContext,
       requestCert: tlsOptions!.requestCert ?? false,
@@ -254,20 +252,46 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
       if (refused) return;
       refused = true;
       log.warn('refused a connection', { reason: why });
-      secure.destroy();
+      tls.destroy();
     };
-    const timer = setTimeout(() => refuse('no TLS handshake within 10 s'), 10_000);
+    const timer = setTimeout(
+      () => refuse(`no TLS handshake within ${TLS_HANDSHAKE_TIMEOUT_MS} ms`),
+      TLS_HANDSHAKE_TIMEOUT_MS,
+    );
     const onError = (err: Error) => refuse(`TLS handshake failed: ${err.message}`);
-    secure.on('error', onError);
-    secure.once('secure', () => {
+    tls.on('error', onError);
+    tls.once('secure', () => {
       clearTimeout(timer);
       if (session) return refuse('a host is already connected');
-      if (pinnedHostCert && !presentedCertificateIs(secure.getPeerCertificate(), pinnedHostCert)) {
+      if (pinnedHostCert && !presentedCertificateIs(tls.getPeerCertificate(), pinnedHostCert)) {
         return refuse("the client certificate is not the host's");
       }
-      secure.off('error', onError);
-      accept(secure);
+      tls.off('error', onError);
+      accept(tls);
     });
+  };
+
+  listener.server.on('connection', (socket: Socket) => {
+    if (session) {
+      // One host per plugin process.
+      socket.destroy();
+      return;
+    }
+    if (listener.network === 'tcp' && token) {
+      // Any local user can connect to a loopback port: only the one who presents the token
+      // of this start is the host (issue #13, item 8).
+      checkToken(
+        socket,
+        token,
+        (why) => log.warn('refused a connection', { reason: why }),
+        () => {
+          if (session) socket.destroy();
+          else secure(socket);
+        },
+      );
+      return;
+    }
+    secure(socket);
   });
 
   const line = formatHandshake({
@@ -281,6 +305,21 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
   // One write of one whole line: pipes are synchronous on POSIX, so plugin output printed
   // before cannot split it, and output printed later comes after it.
   process.stdout.write(`${line}\n`);
+  // A plugwire host keeps our stdin open as a pipe: its EOF means the host died, even if
+  // it never connected. Only a pipe or socket counts (a terminal or /dev/null says nothing).
+  // A reattachable plugin outlives its host on purpose.
+  // Watched off the main thread, so that a plugin stuck in a busy loop still dies with its
+  // host; on the main thread only where no worker can start. Started after the handshake
+  // line: the worker's start-up (~20-40 ms of CPU) then does not delay the host's start.
+  if (stdinIsPipe() && !reattachable) {
+    hostWatch = watchHost(onHostGone);
+    if (!hostWatch) {
+      process.stdin.on('end', onHostGone);
+      process.stdin.on('error', ignore);
+      process.stdin.resume();
+    }
+  }
+
   log.debug('plugin serving', { address: listener.address, protocol: version, codec: codecName });
 
   return {
@@ -299,6 +338,65 @@ export async function serve(options: ServeOptions): Promise<PluginServer> {
 }
 
 function ignore(): void {}
+
+/**
+ * How long a connection may take to complete the TLS handshake before it is dropped. The
+ * host starts it at once; this bounds connections of others that stall.
+ */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * How long a tcp connection may take to present the token. The host sends it at once; this
+ * only bounds connections of others that say nothing.
+ */
+const TOKEN_TIMEOUT_MS = 5_000;
+
+/**
+ * Reads the first AUTH_TOKEN_LENGTH bytes of a tcp connection and compares them with the
+ * token in constant time: a match is answered with TCP_AUTH_ACK and handed on, anything
+ * else (other bytes, too few, too late) closes the connection.
+ */
+function checkToken(
+  socket: Socket,
+  token: string,
+  refused: (why: string) => void,
+  accepted: () => void,
+): void {
+  const expected = Buffer.from(token);
+  let got = Buffer.alloc(0);
+  const done = (why: string | undefined) => {
+    clearTimeout(timer);
+    socket.off('data', onData);
+    socket.off('error', onError);
+    socket.off('end', onEnd);
+    if (why === undefined) return;
+    refused(why);
+    socket.destroy();
+  };
+  const onData = (chunk: Buffer) => {
+    got = Buffer.concat([got, chunk]);
+    if (got.length < expected.length) return;
+    const presented = got.subarray(0, expected.length);
+    if (!timingSafeEqual(presented, expected)) {
+      done('wrong tcp token');
+      return;
+    }
+    done(undefined);
+    // A host sends nothing more before our answer; bytes that came anyway go back in front.
+    if (got.length > expected.length) socket.unshift(got.subarray(expected.length));
+    socket.write(Buffer.from([TCP_AUTH_ACK]));
+    accepted();
+  };
+  const onError = (err: Error) => done(`connection failed before the tcp token: ${err.message}`);
+  const onEnd = () => done('connection closed before the tcp token');
+  const timer = setTimeout(
+    () => done(`no tcp token within ${TOKEN_TIMEOUT_MS} ms`),
+    TOKEN_TIMEOUT_MS,
+  );
+  socket.on('data', onData);
+  socket.on('error', onError);
+  socket.once('end', onEnd);
+}
 
 function numberEnv(name: string): number | undefined {
   const v = process.env[name];

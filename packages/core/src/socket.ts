@@ -101,7 +101,8 @@ export function removeSocketDir(socketPath: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-function groupId(group: string): number {
+/** A group name or gid as a gid. */
+export function groupId(group: string): number {
   if (/^\d+$/.test(group)) return Number(group);
   for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
     const [name, , gid] = line.split(':');
