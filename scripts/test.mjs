@@ -2,6 +2,12 @@
 // Runs every test with node's own runner. Node 20 does not expand globs given to --test,
 // so the files are listed here. Extra arguments narrow the run to files whose path
 // contains one of them: `pnpm test mux` runs the mux tests only.
+//
+// Every test has a deadline, so a regression that hangs (a promise nobody settles, a socket
+// that never closes) fails that test by name instead of stalling CI. The slowest tests
+// (Go builds, `npm pack`, the bench run) set their own, larger `timeout`; 60 s is ten
+// times what the slowest other test takes on the 2-core CI machine under load.
+// PLUGWIRE_TEST_TIMEOUT (ms) overrides it.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -34,9 +40,18 @@ if (selected.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+const timeout = Number(process.env.PLUGWIRE_TEST_TIMEOUT) || 60_000;
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', ...flags, ...selected],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=2',
+    `--test-timeout=${timeout}`,
+    ...flags,
+    ...selected,
+  ],
   { cwd: root, stdio: 'inherit' },
 );
 process.exit(r.status ?? 1);
