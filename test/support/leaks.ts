@@ -9,6 +9,10 @@ import { after, afterEach, beforeEach, type TestContext } from 'node:test';
 
 /** How long eventually() waits by default: the leak check's own wait for close events. */
 const EVENTUALLY_MS = 2000;
+/** The per-test deadline scripts/test.mjs sets. */
+const TEST_TIMEOUT_MS = Number(process.env.PLUGWIRE_TEST_TIMEOUT) || 60_000;
+/** Whether node's runner fails a test by name at its deadline (--test-timeout, Node ≥ 22). */
+const RUNNER_TIMES_TESTS = Number(process.versions.node.split('.')[0]) >= 22;
 
 /** Pids of this process's children. */
 export function childPids(): number[] {
@@ -128,8 +132,15 @@ export function checkLeaks(): { socketDir: string } {
   // registered first) at the start of afterEach. So a failed assert still cleans up, and
   // is not reported a second time as a leak.
   const cleanups = new WeakMap<object, Array<() => unknown>>();
+  let watchdog: NodeJS.Timeout | undefined;
   beforeEach((c) => {
     const t = c as TestContext; // each-hooks run for tests, never for suites
+    if (!RUNNER_TIMES_TESTS) {
+      // Node 20 times whole files only (scripts/test.mjs): say which test is stuck.
+      watchdog = setTimeout(() => {
+        process.stderr.write(`still running after ${TEST_TIMEOUT_MS} ms: ${t.name}\n`);
+      }, TEST_TIMEOUT_MS).unref();
+    }
     fds = openFds();
     before = handles();
     children = childPids();
@@ -138,6 +149,7 @@ export function checkLeaks(): { socketDir: string } {
     t.after = ((fn: () => unknown) => void mine.push(fn)) as TestContext['after'];
   });
   afterEach(async (c) => {
+    clearTimeout(watchdog);
     const errors: unknown[] = [];
     for (const fn of (cleanups.get(c) ?? []).reverse()) {
       try {
