@@ -7,8 +7,8 @@
 // that never closes) fails that test by name instead of stalling CI. The slowest tests
 // (Go builds, `npm pack`, the bench run) set their own, larger `timeout`; 60 s is ten
 // times what the slowest other test takes on the 2-core CI machine under load.
-// PLUGWIRE_TEST_TIMEOUT (ms) overrides it. From Node 22 on, --test-timeout is that
-// deadline. On Node 20 it applies to each file as a whole instead (a file's tests together
+// PLUGWIRE_TEST_TIMEOUT (ms) overrides it. On Node 24, --test-timeout is that
+// deadline. On Node 20 and 22 it applies to each file as a whole instead (a file's tests together
 // take longer than 60 s): there it is a per-file deadline of 10 minutes
 // (PLUGWIRE_FILE_TIMEOUT), and the leak check of test/support/leaks.ts, which every test
 // file installs, names the test that is still running at its deadline.
@@ -45,7 +45,7 @@ if (selected.length === 0) {
   process.exit(1);
 }
 const timeout = Number(process.env.PLUGWIRE_TEST_TIMEOUT) || 60_000;
-const perTest = Number(process.versions.node.split('.')[0]) >= 22;
+const perTest = Number(process.versions.node.split('.')[0]) >= 24;
 
 const r = spawnSync(
   process.execPath,

@@ -11,8 +11,8 @@ import { after, afterEach, beforeEach, type TestContext } from 'node:test';
 const EVENTUALLY_MS = 2000;
 /** The per-test deadline scripts/test.mjs sets. */
 const TEST_TIMEOUT_MS = Number(process.env.PLUGWIRE_TEST_TIMEOUT) || 60_000;
-/** Whether node's runner fails a test by name at its deadline (--test-timeout, Node ≥ 22). */
-const RUNNER_TIMES_TESTS = Number(process.versions.node.split('.')[0]) >= 22;
+/** Whether node's runner fails a test by name at its deadline (--test-timeout, Node ≥ 24). */
+const RUNNER_TIMES_TESTS = Number(process.versions.node.split('.')[0]) >= 24;
 
 /** Pids of this process's children. */
 export function childPids(): number[] {
@@ -136,7 +136,7 @@ export function checkLeaks(): { socketDir: string } {
   beforeEach((c) => {
     const t = c as TestContext; // each-hooks run for tests, never for suites
     if (!RUNNER_TIMES_TESTS) {
-      // Node 20 times whole files only (scripts/test.mjs): say which test is stuck.
+      // Node 20 and 22 time whole files only (scripts/test.mjs): say which test is stuck.
       watchdog = setTimeout(() => {
         process.stderr.write(`still running after ${TEST_TIMEOUT_MS} ms: ${t.name}\n`);
       }, TEST_TIMEOUT_MS).unref();
