@@ -5,8 +5,8 @@
 //
 // Every test has a deadline, so a regression that hangs (a promise nobody settles, a socket
 // that never closes) fails that test by name instead of stalling CI. The slowest tests
-// (Go builds, `npm pack`, the bench run) set their own, larger `timeout`; 60 s is ten
-// times what the slowest other test takes on the 2-core CI machine under load.
+// (Go builds, `npm pack`, the bench run) set their own, larger `timeout`; 60 s is four
+// times the slowest of the others (~15 s) on the 2-core CI machine under load.
 // PLUGWIRE_TEST_TIMEOUT (ms) overrides it. On Node 24, --test-timeout is that
 // deadline. On Node 20 and 22 it applies to each file as a whole instead (a file's tests together
 // take longer than 60 s): there it is a per-file deadline of 10 minutes
