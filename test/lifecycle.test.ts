@@ -90,6 +90,20 @@ test('a plugin that exits mid-call reports its exit code and last stderr lines',
   assert.deepEqual(status, { code: 7, signal: null });
 });
 
+test("a crash's stderr tail is what the plugin wrote, without plugwire's own debug records", async () => {
+  const client = calcClient();
+  const calc = await client.dispense<RpcPeer>('calc');
+  await calc.request('log', ['debug', 'a debug record of the plugin itself', {}]);
+  await calc.request('stderr', ['about to fail\n']);
+  const err = await calc.request('crash', [7]).catch((e) => e);
+  assert.ok(err instanceof PluginExitedError, String(err));
+  // plugwire's "plugin serving" (debug, module plugwire) was written first: it is not there
+  assert.equal(err.stderr.length, 2, err.stderr.join('\n'));
+  assert.match(err.stderr[0]!, /a debug record of the plugin itself/);
+  assert.equal(err.stderr[1], 'about to fail');
+  await client.waitForExit();
+});
+
 test("an uncaught exception in the plugin reaches the host's logger at error level with its stack", async () => {
   const records: LogRecord[] = [];
   const client = calcClient({ logger: (r) => records.push(r) });
