@@ -146,6 +146,38 @@ test('stderr lines reach the logger: hclog JSON as structured records, text as i
   assert.ok(raw.includes('plain text line'));
 });
 
+test('with both a logger and a stderr sink, an hclog record is delivered once, to the logger', async (t) => {
+  const records: LogRecord[] = [];
+  const raw: string[] = [];
+  const client = calcClient({ logger: (r) => records.push(r), stderr: (l) => raw.push(l) });
+  t.after(() => client.kill());
+  const calc = await client.dispense<RpcPeer>('calc');
+  await calc.request('log', ['warn', 'cache nearly full', { used: 97 }]);
+  await calc.request('stderr', ['plain text line\n']);
+  await client.kill();
+  assert.equal(records.filter((r) => r.message === 'cache nearly full').length, 1);
+  assert.deepEqual(
+    raw.filter((l) => l.includes('cache nearly full')),
+    [],
+    'not also given raw to stderr',
+  );
+  assert.ok(raw.includes('plain text line'), 'text lines still reach the stderr sink');
+});
+
+test('a normal kill() asks the plugin to quit: it does not stop on "the host is gone"', async (t) => {
+  const records: LogRecord[] = [];
+  const client = calcClient({ logger: (r) => records.push(r) });
+  t.after(() => client.kill());
+  await client.start();
+  assert.deepEqual(await client.kill(), { code: 0, signal: null });
+  const stops = records.filter((r) => r.message === 'plugin shutting down');
+  assert.deepEqual(
+    stops.map((r) => r.fields.reason),
+    ['the host asked to quit'],
+    JSON.stringify(records),
+  );
+});
+
 test('dispensing a plugin the host or the plugin does not know fails with UnknownPluginError', async () => {
   const client = calcClient({ plugins: { calc: {}, other: {} } });
   const onHost = await client.dispense('nope').catch((e) => e);

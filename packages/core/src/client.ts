@@ -91,7 +91,11 @@ export interface PluginClientOptions {
   logger?: (record: LogRecord) => void;
   /** Each line the plugin prints to stdout (besides the handshake). @default `debug` */
   stdout?: (line: string) => void;
-  /** Each raw stderr line, before parsing (in addition to `logger`). */
+  /**
+   * Each raw stderr line, before parsing. With a `logger` too, the hclog records go to the
+   * logger only and this gets the other lines (also given to the logger as text), so that
+   * no record is delivered twice.
+   */
   stderr?: (line: string) => void;
   /** The plugin's name in logs and errors. @default the basename of the script or command */
   name?: string;
@@ -372,8 +376,10 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
       onStdoutLine: (line) =>
         this.#onHandshakeLine ? this.#onHandshakeLine(line) : this.#stdout(line),
       onStderrLine: (line) => {
-        o.stderr?.(line);
-        this.#log(parseLogLine(line, this.name));
+        const record = parseLogLine(line, this.name);
+        // an hclog record goes to the logger alone, so that no line arrives twice
+        if (!(record.structured && o.logger)) o.stderr?.(line);
+        this.#log(record);
       },
     });
     this.#process = proc;
@@ -680,9 +686,13 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
       const control = this.#conn?.control;
       if (control && !control.closed) {
         // A plugin that answers quit exits by itself; one that does not gets SIGKILL below.
-        control.request(ControlMethod.Quit, {}, { timeout: grace }).catch(() => {});
+        // Its stdin closes once quit is answered or refused (a plugin without quit stops on
+        // that EOF), not at once: else it would stop on "the host is gone" first.
+        const closeStdin = () => proc.closeStdin();
+        control.request(ControlMethod.Quit, {}, { timeout: grace }).then(closeStdin, closeStdin);
+      } else {
+        proc.closeStdin();
       }
-      proc.closeStdin();
       let timer: NodeJS.Timeout | undefined;
       const graceful = await Promise.race([
         proc.exited,
