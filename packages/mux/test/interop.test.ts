@@ -24,6 +24,7 @@ import type { Readable, Writable } from 'node:stream';
 import { after, before, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { goBuild, goSkip, requireGo } from '../../../scripts/go.mjs';
+import { checkLeaks } from '../../../test/support/leaks.js';
 import {
   createClientSession,
   createServerSession,
@@ -35,6 +36,8 @@ import {
   StreamResetError,
 } from '../src/index.js';
 import { readAll, whenClosed } from './helpers.js';
+
+checkLeaks();
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { CancelledError, ConnectionClosedError, TimeoutError } from '@plugwire/core';
+import { checkLeaks } from '../../../test/support/leaks.js';
 import {
   callContext,
   connectInProcess,
@@ -10,6 +11,8 @@ import {
   RemoteError,
   retain,
 } from '../src/index.js';
+
+checkLeaks();
 
 interface Greeter {
   greet(name: string): string;
