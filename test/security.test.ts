@@ -27,6 +27,7 @@ import {
   fixture,
   isAlive,
   calcClient as newCalcClient,
+  within,
 } from './helpers.js';
 
 const { socketDir } = checkLeaks();
@@ -85,18 +86,26 @@ test('AutoMTLS: a client without the host certificate is refused, the host goes 
     key: foreign.private,
     rejectUnauthorized: false,
   });
-  const outcome = await new Promise<string>((resolve) => {
-    sock.once('error', (e) => resolve(`error: ${e.message}`));
-    sock.once('close', () => resolve('closed'));
-    sock.once('data', () => resolve('got data'));
-  });
+  const outcome = await within(
+    new Promise<string>((resolve) => {
+      sock.once('error', (e) => resolve(`error: ${e.message}`));
+      sock.once('close', () => resolve('closed'));
+      sock.once('data', () => resolve('got data'));
+    }),
+    15_000, // the plugin gives a TLS handshake 10 s
+    'the plugin to end the foreign TLS connection',
+  );
   sock.destroy();
   assert.notEqual(outcome, 'got data');
   // a plain client that does not speak TLS at all
   const plain = connect({ path: address });
   plain.on('error', () => {});
   plain.write(Buffer.from([0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0]));
-  await new Promise((resolve) => plain.once('close', resolve)); // dropped by the plugin
+  await within(
+    new Promise((resolve) => plain.once('close', resolve)),
+    15_000,
+    'the plugin to drop a client that does not speak TLS',
+  );
   assert.equal(await calc.request('add', [1, 1]), 2, 'the real host still works');
   await client.kill();
 });
