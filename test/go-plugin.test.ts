@@ -36,13 +36,17 @@ const { socketDir } = checkLeaks();
 let workDir = '';
 let pluginBin = '';
 
-before(async () => {
-  if (skip) return;
-  requireGo();
-  workDir = mkdtempSync(join(tmpdir(), 'plugwire-go-plugin-'));
-  pluginBin = join(workDir, 'calc-go');
-  await goBuild({ target: '.', cwd: PLUGIN_SRC, out: pluginBin, workDir });
-});
+// Its own deadline: a Go build can take longer than a test's (scripts/test.mjs) under load.
+before(
+  async () => {
+    if (skip) return;
+    requireGo();
+    workDir = mkdtempSync(join(tmpdir(), 'plugwire-go-plugin-'));
+    pluginBin = join(workDir, 'calc-go');
+    await goBuild({ target: '.', cwd: PLUGIN_SRC, out: pluginBin, workDir });
+  },
+  { timeout: 180_000 },
+);
 
 after(() => {
   if (workDir) rmSync(workDir, { recursive: true, force: true });

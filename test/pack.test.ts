@@ -18,30 +18,35 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const packages = ['mux', 'rpc', 'core', 'sdk', 'manager'];
 let scratch: string;
 
-before(async () => {
-  scratch = mkdtempSync(join(tmpdir(), 'pw-pack-'));
-  const tarballs = join(scratch, 'tarballs');
-  mkdirSync(tarballs);
-  for (const p of packages) {
-    await run('npm', ['pack', '--silent', '--pack-destination', tarballs], {
-      cwd: join(root, 'packages', p),
-    });
-  }
-  writeFileSync(
-    join(scratch, 'package.json'),
-    JSON.stringify({ name: 'app', private: true, type: 'module' }),
-  );
-  const files = readdirSync(tarballs).map((f) => join(tarballs, f));
-  // what a TypeScript user of Node 20 has next to them
-  await run(
-    'npm',
-    ['install', '--no-audit', '--no-fund', '--loglevel=error', ...files, '@types/node@^20'],
-    {
-      cwd: scratch,
-      timeout: 180_000,
-    },
-  );
-});
+// Its own deadline: npm install of five tarballs and their dependencies can take longer
+// than a test's (scripts/test.mjs) under load.
+before(
+  async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'pw-pack-'));
+    const tarballs = join(scratch, 'tarballs');
+    mkdirSync(tarballs);
+    for (const p of packages) {
+      await run('npm', ['pack', '--silent', '--pack-destination', tarballs], {
+        cwd: join(root, 'packages', p),
+      });
+    }
+    writeFileSync(
+      join(scratch, 'package.json'),
+      JSON.stringify({ name: 'app', private: true, type: 'module' }),
+    );
+    const files = readdirSync(tarballs).map((f) => join(tarballs, f));
+    // what a TypeScript user of Node 20 has next to them
+    await run(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--loglevel=error', ...files, '@types/node@^20'],
+      {
+        cwd: scratch,
+        timeout: 180_000,
+      },
+    );
+  },
+  { timeout: 300_000 },
+);
 
 after(() => rmSync(scratch, { recursive: true, force: true }));
 

@@ -49,13 +49,17 @@ const skip = goSkip();
 let workDir = '';
 let peerBin = '';
 
-before(async () => {
-  if (skip) return;
-  requireGo();
-  workDir = mkdtempSync(join(tmpdir(), 'plugwire-interop-'));
-  peerBin = join(workDir, 'yamuxpeer');
-  await goBuild({ target: PEER_SRC, out: peerBin, workDir });
-});
+// Its own deadline: a Go build can take longer than a test's (scripts/test.mjs) under load.
+before(
+  async () => {
+    if (skip) return;
+    requireGo();
+    workDir = mkdtempSync(join(tmpdir(), 'plugwire-interop-'));
+    peerBin = join(workDir, 'yamuxpeer');
+    await goBuild({ target: PEER_SRC, out: peerBin, workDir });
+  },
+  { timeout: 180_000 },
+);
 
 after(() => {
   if (workDir) rmSync(workDir, { recursive: true, force: true });
