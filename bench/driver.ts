@@ -281,7 +281,7 @@ interface Command {
   chunk?: number;
   via?: string;
   seconds?: number;
-  warm?: { serial: number; conc: number; payload: number; bulk: number };
+  warm?: { serial: number; conc: number; payload: number; bulk: number; vias?: string[] };
 }
 
 let conn: Conn | undefined;
@@ -518,7 +518,8 @@ async function run(cmd: Command): Promise<object> {
         await serial(w.serial);
         await concurrent(w.conc, 64);
         await payload(w.payload, MiB);
-        if (w.bulk > 0) await bulk(w.bulk, 64 * 1024);
+        // every bulk path that is measured later (plugwire: the SDK and the raw broker)
+        if (w.bulk > 0) for (const via of w.vias ?? [undefined]) await bulk(w.bulk, 64 * 1024, via);
       }
       return { pid: conn.pid };
     }

@@ -19,6 +19,11 @@ export interface Workload {
   bulkSize: number;
   bulkChunk: number;
   /**
+   * Bulk transfers per path and round, the paths taking turns: one transfer swings with
+   * where the scheduler puts the two processes; the round's figure is their total.
+   */
+  bulkTransfers: number;
+  /**
    * Startup, 64-in-flight and echo are cut into this many slices per round, the contenders
    * taking turns slice by slice, so that a busy second of the machine costs them alike.
    */
@@ -34,6 +39,7 @@ export const FULL: Workload = {
   payloadSize: MiB,
   bulkSize: 256 * MiB,
   bulkChunk: 64 * KiB,
+  bulkTransfers: 3,
   slices: 4,
 };
 
@@ -46,6 +52,7 @@ export const QUICK: Workload = {
   payloadSize: MiB,
   bulkSize: 4 * MiB,
   bulkChunk: 64 * KiB,
+  bulkTransfers: 3,
   slices: 2,
 };
 

@@ -3,9 +3,9 @@
 // Debian's packages. This makes sure they are there before the tests run, so a fresh
 // Debian machine needs nothing installed by hand: as root it installs them with apt-get;
 // otherwise it says what to install. PLUGWIRE_SKIP_GO=1 opts out explicitly: the Go tests
-// are then reported as skipped (never as passed).
+// are then reported as skipped (never as passed), except in CI (CI=true), which skips nothing.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { GO_PLUGIN_PACKAGES, goMissing } from './go.mjs';
 
 const PACKAGES = [
   'golang-go',
@@ -17,20 +17,12 @@ const PACKAGES = [
   'golang-goprotobuf-dev',
   'golang-golang-x-net-dev',
 ];
-const GOCODE = '/usr/share/gocode/src/github.com/hashicorp';
-const GRPC = '/usr/share/gocode/src/google.golang.org/grpc';
 
 function haveGo() {
-  const r = spawnSync('go', ['version'], { encoding: 'utf8' });
-  return (
-    r.status === 0 &&
-    existsSync(`${GOCODE}/yamux`) &&
-    existsSync(`${GOCODE}/go-plugin`) &&
-    existsSync(GRPC)
-  );
+  return goMissing(GO_PLUGIN_PACKAGES) === undefined;
 }
 
-if (process.env.PLUGWIRE_SKIP_GO === '1') {
+if (process.env.PLUGWIRE_SKIP_GO === '1' && process.env.CI !== 'true') {
   console.log('ensure-go: PLUGWIRE_SKIP_GO=1, the Go interop tests will be skipped');
   process.exit(0);
 }

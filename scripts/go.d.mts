@@ -1,4 +1,5 @@
 export declare const DEBIAN_GOPATH: string;
+export declare const GO_PLUGIN_PACKAGES: string[];
 export declare function goMissing(packages?: string[]): string | undefined;
 export declare function goBuild(options: {
   target: string;
@@ -6,3 +7,5 @@ export declare function goBuild(options: {
   cwd?: string;
   workDir: string;
 }): Promise<void>;
+export declare function goSkip(): string | false;
+export declare function requireGo(packages?: string[]): void;

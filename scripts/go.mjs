@@ -8,6 +8,15 @@ import { promisify } from 'node:util';
 /** Where Debian's golang-*-dev packages put their sources. */
 export const DEBIAN_GOPATH = '/usr/share/gocode';
 
+/** What bench/go (the go-plugin contender) imports besides the standard library. */
+export const GO_PLUGIN_PACKAGES = [
+  'github.com/hashicorp/go-plugin',
+  'github.com/hashicorp/yamux',
+  'google.golang.org/grpc',
+  'golang.org/x/net/context',
+  'github.com/golang/protobuf/proto',
+];
+
 /**
  * Why Go cannot build against `packages` here (undefined when it can): no `go`, or a
  * package missing from Debian's GOPATH.
@@ -42,4 +51,31 @@ export async function goBuild({ target, out, cwd, workDir }) {
   } catch (err) {
     throw new Error(`go build ${target} failed: ${err.stderr || err.message}`);
   }
+}
+
+/**
+ * The one rule for tests that need Go: the reason they are skipped, or false when they run.
+ * `PLUGWIRE_SKIP_GO=1` skips them, whether Go is there or not (the explicit opt-out of
+ * scripts/ensure-go.mjs). Nothing else does: without the opt-out a missing Go fails them
+ * (see requireGo), and in CI (`CI=true`) the opt-out is ignored, so CI skips nothing.
+ */
+export function goSkip() {
+  if (process.env.PLUGWIRE_SKIP_GO !== '1') return false;
+  if (process.env.CI === 'true') return false;
+  const missing = goMissing();
+  return `PLUGWIRE_SKIP_GO=1${missing ? ` (${missing})` : ''}: the tests that need Go are skipped`;
+}
+
+/**
+ * Throws, saying what to install, when Go or one of `packages` is missing: for the tests
+ * that goSkip() did not skip.
+ */
+export function requireGo(packages) {
+  const missing = goMissing(packages);
+  if (missing === undefined) return;
+  throw new Error(
+    `${missing}. This test needs Go and Debian's Go packages: run \`node scripts/ensure-go.mjs\` ` +
+      '(as root it installs them with apt-get), or set PLUGWIRE_SKIP_GO=1 to skip the tests ' +
+      'that need Go (not honoured when CI=true).',
+  );
 }

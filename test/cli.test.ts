@@ -114,7 +114,8 @@ test('plugwire new scaffolds a TypeScript plugin whose test passes and which plu
   // NODE_TEST_CONTEXT would make the inner runner report to this one instead of printing.
   const testRun = execFileSync(
     process.execPath,
-    ['--import', 'tsx', '--test', 'test/hello-world.test.ts'],
+    // tap: the default reporter without a TTY on Node 20, `spec` on Node 24
+    ['--import', 'tsx', '--test', '--test-reporter=tap', 'test/hello-world.test.ts'],
     {
       cwd: folder,
       encoding: 'utf8',

@@ -1,6 +1,7 @@
 // Every example in examples/ runs as a user would run it, and prints what it should.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -12,8 +13,14 @@ const run = promisify(execFile);
 const dist = fileURLToPath(new URL('../examples/dist/', import.meta.url));
 
 async function example(name: string, ...args: string[]): Promise<string> {
+  return exampleIn(undefined, name, ...args);
+}
+
+/** The example's host run with `cwd` as its working directory. */
+async function exampleIn(cwd: string | undefined, name: string, ...args: string[]) {
   const { stdout } = await run(process.execPath, [join(dist, name, 'host.js'), ...args], {
     timeout: 60_000,
+    cwd,
   });
   return stdout;
 }
@@ -22,6 +29,11 @@ test('basic: the host greets through the plugin and stops it', async () => {
   const out = await example('basic');
   assert.match(out, /^Hello, world! \(from plugin pid \d+\)$/m);
   assert.match(out, /protocol v1, msgpack/);
+});
+
+test('basic: the host finds its plugin from any working directory, as the README shows', async () => {
+  const out = await exampleIn(tmpdir(), 'basic');
+  assert.match(out, /^Hello, world! \(from plugin pid \d+\)$/m);
 });
 
 test('kv: binary values survive the round trip', async () => {

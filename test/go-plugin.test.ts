@@ -3,7 +3,7 @@
 //
 // The Go plugin is built once for this file from Debian's Go and HashiCorp's yamux sources
 // (scripts/ensure-go.mjs installs them). Without Go this file fails, saying what to install,
-// unless PLUGWIRE_SKIP_GO=1, which reports every test as skipped.
+// unless PLUGWIRE_SKIP_GO=1, which reports every test as skipped (scripts/go.mjs: goSkip).
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -25,38 +25,28 @@ import {
 } from '@plugwire/core';
 import { createClientSession, type Session } from '@plugwire/mux';
 import { jsonCodec } from '@plugwire/rpc';
-import { goBuild, goMissing } from '../scripts/go.mjs';
-import { checkLeaks, eventually, isAlive } from './helpers.js';
+import { goBuild, goSkip, requireGo } from '../scripts/go.mjs';
+import { COOKIE_ENV, checkLeaks, eventually, isAlive } from './helpers.js';
 
 const PLUGIN_SRC = fileURLToPath(new URL('../examples/go-plugin/plugin', import.meta.url));
-const COOKIE = {
-  PLUGWIRE_MAGIC_COOKIE: 'b2a1f6c0-plugwire-d1e3-4c59-9b3e-7f0c5d2a8e41',
-};
 
-const missing = goMissing();
-// Skipped only when Go is missing and PLUGWIRE_SKIP_GO=1 says so; never reported as passed.
-const skip =
-  missing !== undefined && process.env.PLUGWIRE_SKIP_GO === '1'
-    ? `PLUGWIRE_SKIP_GO=1 (${missing}): the Go plugin tests are skipped`
-    : false;
+const skip = goSkip();
 
 const { socketDir } = checkLeaks();
 let workDir = '';
 let pluginBin = '';
 
-before(async () => {
-  if (skip) return;
-  if (missing !== undefined) {
-    throw new Error(
-      `${missing}. The Go plugin test needs Go and Debian's yamux sources: run ` +
-        '`node scripts/ensure-go.mjs` (or `apt-get install golang-go ' +
-        'golang-github-hashicorp-yamux-dev`), or set PLUGWIRE_SKIP_GO=1 to skip these tests.',
-    );
-  }
-  workDir = mkdtempSync(join(tmpdir(), 'plugwire-go-plugin-'));
-  pluginBin = join(workDir, 'calc-go');
-  await goBuild({ target: '.', cwd: PLUGIN_SRC, out: pluginBin, workDir });
-});
+// Its own deadline: a Go build can take longer than a test's (scripts/test.mjs) under load.
+before(
+  async () => {
+    if (skip) return;
+    requireGo();
+    workDir = mkdtempSync(join(tmpdir(), 'plugwire-go-plugin-'));
+    pluginBin = join(workDir, 'calc-go');
+    await goBuild({ target: '.', cwd: PLUGIN_SRC, out: pluginBin, workDir });
+  },
+  { timeout: 180_000 },
+);
 
 after(() => {
   if (workDir) rmSync(workDir, { recursive: true, force: true });
@@ -251,7 +241,7 @@ test('the Go plugin exits 0 when stdin reaches EOF, removing its socket director
   skip,
 }, async (t) => {
   const run = runDirectly(t, {
-    ...COOKIE,
+    ...COOKIE_ENV,
     PLUGIN_PROTOCOL_VERSIONS: '2,1',
     PLUGWIRE_CODECS: 'json',
   });
@@ -278,7 +268,11 @@ async function controlChannel(
 test('the Go plugin answers plugwire/info, and on plugwire/quit exits 0 removing its socket directory', {
   skip,
 }, async (t) => {
-  const run = runDirectly(t, { ...COOKIE, PLUGIN_PROTOCOL_VERSIONS: '1', PLUGWIRE_CODECS: 'json' });
+  const run = runDirectly(t, {
+    ...COOKIE_ENV,
+    PLUGIN_PROTOCOL_VERSIONS: '1',
+    PLUGWIRE_CODECS: 'json',
+  });
   const address = await handshakeAddress(run.stdout);
   const { control } = await controlChannel(t, address);
   assert.deepEqual(await control.request('plugwire/info', {}), {
@@ -301,7 +295,11 @@ test('the Go plugin answers plugwire/info, and on plugwire/quit exits 0 removing
 test('the Go plugin exits 0 when the connection ends, removing its socket directory', {
   skip,
 }, async (t) => {
-  const run = runDirectly(t, { ...COOKIE, PLUGIN_PROTOCOL_VERSIONS: '1', PLUGWIRE_CODECS: 'json' });
+  const run = runDirectly(t, {
+    ...COOKIE_ENV,
+    PLUGIN_PROTOCOL_VERSIONS: '1',
+    PLUGWIRE_CODECS: 'json',
+  });
   const address = await handshakeAddress(run.stdout);
   const { control, session } = await controlChannel(t, address);
   assert.deepEqual(await control.request('plugwire/ping', {}), {});

@@ -78,12 +78,14 @@ for (const [line, why] of [
 }
 
 test('a plugin that never prints a handshake fails with StartTimeoutError and is killed', async () => {
-  const client = fake({ FIXTURE_MODE: 'silent' }, { startTimeout: 2_000 });
+  // long enough for a loaded machine to start node and let it write its stderr line
+  const client = fake({ FIXTURE_MODE: 'silent' }, { startTimeout: 5_000 });
   const err = await client.start().catch((e) => e);
   assert.ok(err instanceof StartTimeoutError);
   assert.equal(err.code, 'PLUGWIRE_START_TIMEOUT');
-  assert.match(err.message, /within 2000 ms/);
+  assert.match(err.message, /within 5000 ms/);
   assert.match(err.message, /starting up slowly/, 'shows the stderr tail');
+  assert.deepEqual(err.stderr, ['starting up slowly...'], 'and carries it');
   assert.equal(client.exitStatus?.signal, 'SIGKILL');
 });
 
@@ -93,6 +95,7 @@ test('a plugin that exits before the handshake fails the start with its code and
   assert.ok(err instanceof HandshakeError);
   assert.match(err.message, /exited before the handshake \(with code 3\)/);
   assert.match(err.message, /fatal: config file missing/);
+  assert.deepEqual(err.stderr, ['fatal: config file missing'], 'the error carries the tail');
 });
 
 test('a command that does not exist fails the start with a spawn error', async () => {

@@ -1,5 +1,7 @@
 // The packages as a user gets them: `npm pack` each one, install the tarballs into a scratch
-// project, import them from plain ESM and type-check a TypeScript file against their .d.ts.
+// project, import them from plain ESM and type-check a TypeScript file against their .d.ts;
+// and the manager's `plugwire` command, run from the tarball, calls a plugin written
+// against the installed tarballs.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,30 +19,35 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const packages = ['mux', 'rpc', 'core', 'sdk', 'manager'];
 let scratch: string;
 
-before(async () => {
-  scratch = mkdtempSync(join(tmpdir(), 'pw-pack-'));
-  const tarballs = join(scratch, 'tarballs');
-  mkdirSync(tarballs);
-  for (const p of packages) {
-    await run('npm', ['pack', '--silent', '--pack-destination', tarballs], {
-      cwd: join(root, 'packages', p),
-    });
-  }
-  writeFileSync(
-    join(scratch, 'package.json'),
-    JSON.stringify({ name: 'app', private: true, type: 'module' }),
-  );
-  const files = readdirSync(tarballs).map((f) => join(tarballs, f));
-  // what a TypeScript user of Node 20 has next to them
-  await run(
-    'npm',
-    ['install', '--no-audit', '--no-fund', '--loglevel=error', ...files, '@types/node@^20'],
-    {
-      cwd: scratch,
-      timeout: 180_000,
-    },
-  );
-});
+// Its own deadline: npm install of five tarballs and their dependencies can take longer
+// than a test's (scripts/test.mjs) under load.
+before(
+  async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'pw-pack-'));
+    const tarballs = join(scratch, 'tarballs');
+    mkdirSync(tarballs);
+    for (const p of packages) {
+      await run('npm', ['pack', '--silent', '--pack-destination', tarballs], {
+        cwd: join(root, 'packages', p),
+      });
+    }
+    writeFileSync(
+      join(scratch, 'package.json'),
+      JSON.stringify({ name: 'app', private: true, type: 'module' }),
+    );
+    const files = readdirSync(tarballs).map((f) => join(tarballs, f));
+    // what a TypeScript user of Node 20 has next to them
+    await run(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--loglevel=error', ...files, '@types/node@^20'],
+      {
+        cwd: scratch,
+        timeout: 180_000,
+      },
+    );
+  },
+  { timeout: 300_000 },
+);
 
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -56,12 +63,8 @@ test('npm pack gives tarballs with dist, types and a README, and no tests', asyn
   for (const p of packages) {
     const dir = join(scratch, 'node_modules', '@plugwire', p);
     const entries = readdirSync(dir).sort();
-    const expected = ['README.md', 'dist', 'package.json', 'src'];
-    assert.deepEqual(
-      entries,
-      p === 'manager' ? ['README.md', 'bin', ...expected.slice(1)] : expected,
-      p,
-    );
+    const bin = p === 'manager' ? ['bin'] : []; // the `plugwire` command's stub
+    assert.deepEqual(entries, ['README.md', ...bin, 'dist', 'package.json', 'src'], p);
     assert.ok(readdirSync(join(dir, 'dist')).includes('index.d.ts'), `${p} has types`);
     assert.ok(!readdirSync(join(dir, 'dist')).some((f) => f.endsWith('.tsbuildinfo')), p);
   }
@@ -132,4 +135,32 @@ export { v, r, s, PluginExitedError };
     (e: { stdout?: string }) => e.stdout ?? String(e),
   );
   assert.equal(result, '');
+});
+
+test("the manager's plugwire command runs from the tarball and calls a plugin", async () => {
+  const bin = join(scratch, 'node_modules', '.bin', 'plugwire');
+  const { stdout: version } = await run(bin, ['--version'], { cwd: scratch });
+  assert.equal(version.trim(), '0.1.0');
+  // a plugin folder whose plugin imports the installed @plugwire/sdk, as a user's would
+  const plugin = join(scratch, 'plugins', 'greeter');
+  mkdirSync(plugin, { recursive: true });
+  writeFileSync(
+    join(plugin, 'plugin.json'),
+    JSON.stringify({ name: 'greeter', version: '1.0.0', entry: 'index.mjs', plugins: ['g'] }),
+  );
+  writeFileSync(
+    join(plugin, 'index.mjs'),
+    `import { definePlugin, serve } from '@plugwire/sdk';
+const g = definePlugin({ name: 'g', methods: ['hi'] });
+await serve({ plugins: { g: g.implement({ hi: (n) => 'hi ' + n }) } });
+`,
+  );
+  const dir = join(scratch, 'plugins');
+  const cache = join(scratch, 'cache');
+  const { stdout } = await run(
+    bin,
+    ['call', 'greeter', 'hi', '["tarball"]', '--dir', dir, '--cache-dir', cache],
+    { cwd: scratch, timeout: 30_000 },
+  );
+  assert.equal(JSON.parse(stdout), 'hi tarball');
 });

@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import {
   ChecksumMismatchError,
+  ClientStateError,
   HandshakeError,
   PluginClient,
   type PluginClientOptions,
@@ -26,6 +27,7 @@ import {
   fixture,
   isAlive,
   calcClient as newCalcClient,
+  within,
 } from './helpers.js';
 
 const { socketDir } = checkLeaks();
@@ -84,18 +86,26 @@ test('AutoMTLS: a client without the host certificate is refused, the host goes 
     key: foreign.private,
     rejectUnauthorized: false,
   });
-  const outcome = await new Promise<string>((resolve) => {
-    sock.once('error', (e) => resolve(`error: ${e.message}`));
-    sock.once('close', () => resolve('closed'));
-    sock.once('data', () => resolve('got data'));
-  });
+  const outcome = await within(
+    new Promise<string>((resolve) => {
+      sock.once('error', (e) => resolve(`error: ${e.message}`));
+      sock.once('close', () => resolve('closed'));
+      sock.once('data', () => resolve('got data'));
+    }),
+    15_000, // the plugin gives a TLS handshake 10 s
+    'the plugin to end the foreign TLS connection',
+  );
   sock.destroy();
   assert.notEqual(outcome, 'got data');
   // a plain client that does not speak TLS at all
   const plain = connect({ path: address });
   plain.on('error', () => {});
   plain.write(Buffer.from([0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0]));
-  await new Promise((resolve) => plain.once('close', resolve)); // dropped by the plugin
+  await within(
+    new Promise((resolve) => plain.once('close', resolve)),
+    15_000,
+    'the plugin to drop a client that does not speak TLS',
+  );
   assert.equal(await calc.request('add', [1, 1]), 2, 'the real host still works');
   await client.kill();
 });
@@ -143,36 +153,30 @@ const isRoot = process.getuid?.() === 0;
 
 test('another user cannot connect to the plugin socket (dir 0700, socket 0600)', {
   skip: !isRoot && 'needs root to run a probe as nobody',
-}, async () => {
+}, async (t) => {
   // a base every user may traverse, so that only plugwire's own modes protect the socket
   const base = mkdtempSync(join(tmpdir(), 'pw-perm-'));
   chmodSync(base, 0o755);
-  try {
-    const client = calcClient({ unixSocketDir: base });
-    await client.start();
-    const probe = await asNobody(PROBE, [client.handshake!.address]);
-    assert.equal(probe.out.trim(), 'EACCES');
-    assert.equal(probe.code, 1);
-    await client.kill();
-  } finally {
-    rmSync(base, { recursive: true, force: true });
-  }
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  const client = calcClient({ unixSocketDir: base });
+  t.after(() => client.kill());
+  await client.start();
+  const probe = await asNobody(PROBE, [client.handshake!.address]);
+  assert.equal(probe.out.trim(), 'EACCES');
+  assert.equal(probe.code, 1);
 });
 
 test('with a socket group, members of that group can connect', {
   skip: !isRoot && 'needs root to run a probe as nobody',
-}, async () => {
+}, async (t) => {
   const base = mkdtempSync(join(tmpdir(), 'pw-perm-'));
   chmodSync(base, 0o755);
-  try {
-    const client = calcClient({ unixSocketDir: base, unixSocketGroup: '65534' });
-    await client.start();
-    const probe = await asNobody(PROBE, [client.handshake!.address]);
-    assert.equal(probe.out.trim(), 'connected');
-    await client.kill();
-  } finally {
-    rmSync(base, { recursive: true, force: true });
-  }
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  const client = calcClient({ unixSocketDir: base, unixSocketGroup: '65534' });
+  t.after(() => client.kill());
+  await client.start();
+  const probe = await asNobody(PROBE, [client.handshake!.address]);
+  assert.equal(probe.out.trim(), 'connected');
 });
 
 test('skipHostEnv starts the plugin with only the given variables', async () => {
@@ -236,6 +240,10 @@ test('reattaching to a dead pid fails with ReattachError', async () => {
   await once(host, 'exit');
   const first = new PluginClient({ reattach: record, plugins: { calc: {} } });
   await first.kill(); // before start: only marks it unusable
+  assert.ok(isAlive(record.pid), 'kill() before start() did not signal the plugin');
+  const unusable = await first.start().catch((e) => e);
+  assert.ok(unusable instanceof ClientStateError, String(unusable));
+  assert.equal(unusable.code, 'PLUGWIRE_CLIENT_STATE');
   const owner = new PluginClient({ reattach: record, plugins: { calc: {} } });
   await owner.start();
   await owner.kill();

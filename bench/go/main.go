@@ -162,6 +162,16 @@ type command struct {
 	Window int    `json:"window"`
 	Size   int64  `json:"size"`
 	Chunk  int    `json:"chunk"`
+	Warm   *warm  `json:"warm"`
+}
+
+// warm is the warm-up of "start": the same work the Node drivers do before anything is
+// timed, so that every contender is measured warm.
+type warm struct {
+	Serial  int   `json:"serial"`
+	Conc    int   `json:"conc"`
+	Payload int   `json:"payload"`
+	Bulk    int64 `json:"bulk"`
 }
 
 type host struct {
@@ -267,6 +277,21 @@ func (h *host) run(c command) (map[string]interface{}, error) {
 			return nil, err
 		}
 		h.client, h.calc, h.pid = client, calc, pid
+		if w := c.Warm; w != nil {
+			for _, step := range []command{
+				{Op: "serial", N: w.Serial},
+				{Op: "conc", N: w.Conc, Window: 64},
+				{Op: "payload", N: w.Payload, Size: 1 << 20},
+				{Op: "bulk", Size: w.Bulk, Chunk: 64 << 10},
+			} {
+				if step.N == 0 && step.Size == 0 {
+					continue
+				}
+				if _, err := h.run(step); err != nil {
+					return nil, fmt.Errorf("warm-up %s: %v", step.Op, err)
+				}
+			}
+		}
 		return map[string]interface{}{"pid": pid}, nil
 	case "serial":
 		lat := make([]time.Duration, c.N)

@@ -317,8 +317,10 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
         onStdoutLine: (line) =>
           this.#onHandshakeLine ? this.#onHandshakeLine(line) : this.#stdout(line),
         onStderrLine: (line) => {
-          o.stderr?.(line);
-          this.#log(parseLogLine(line, this.name));
+          const record = parseLogLine(line, this.name);
+          // an hclog record goes to the logger alone, so that no line arrives twice
+          if (!(record.structured && o.logger)) o.stderr?.(line);
+          this.#log(record);
         },
       });
     } catch (err) {
@@ -632,9 +634,15 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
       const control = this.#conn?.control;
       if (control && !control.closed) {
         // A plugin that answers quit exits by itself; one that does not gets SIGKILL below.
-        control.request(ControlMethod.Quit, {}, { timeout: grace || 1 }).catch(() => {});
+        // Its stdin closes once quit is answered or refused (a plugin without quit stops on
+        // that EOF), not at once: else it would stop on "the host is gone" first.
+        const closeStdin = () => proc.closeStdin();
+        control
+          .request(ControlMethod.Quit, {}, { timeout: grace || 1 })
+          .then(closeStdin, closeStdin);
+      } else {
+        proc.closeStdin();
       }
-      proc.closeStdin();
       let timer: NodeJS.Timeout | undefined;
       const graceful = await Promise.race([
         proc.exited,

@@ -74,7 +74,11 @@ export interface PluginClientOptions {
   logger?: (record: LogRecord) => void;
   /** Each line the plugin prints to stdout (besides the handshake). @default `debug` */
   stdout?: (line: string) => void;
-  /** Each raw stderr line, before parsing (in addition to `logger`). */
+  /**
+   * Each raw stderr line, before parsing. With a `logger` too, the hclog records go to the
+   * logger only and this gets the other lines (also given to the logger as text), so that
+   * no record is delivered twice.
+   */
   stderr?: (line: string) => void;
   /** The plugin's name in logs and errors. @default the basename of the script or command */
   name?: string;

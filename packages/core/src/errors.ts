@@ -35,7 +35,10 @@ export class HandshakeError extends PlugwireError {
       cause: options.cause,
     });
     this.line = options.line;
-    this.stderr = options.stderr ?? [];
+    // A plugin that exited before the handshake: the tail is in the cause (and its message,
+    // which this one repeats), and belongs here too.
+    const fromCause = options.cause instanceof PluginExitedError ? options.cause.stderr : [];
+    this.stderr = options.stderr?.length ? options.stderr : fromCause;
   }
 }
 

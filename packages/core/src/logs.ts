@@ -98,6 +98,17 @@ export function parseLogLine(line: string, plugin: string): LogRecord {
   return { level: 'info', message: line, fields: {}, structured: false, plugin };
 }
 
+/**
+ * Whether a stderr line is one of plugwire's own debug or trace records (`plugin serving`,
+ * `plugin shutting down`): kept out of the stderr tail that errors show, which is for what
+ * the plugin wrote. Its warnings and errors (an uncaught exception) stay in.
+ */
+export function isPlugwireDebugRecord(line: string): boolean {
+  if (!line.startsWith('{') || !line.includes('"@module":"plugwire"')) return false;
+  const r = parseLogLine(line, '');
+  return r.structured && r.module === 'plugwire' && (r.level === 'debug' || r.level === 'trace');
+}
+
 function toLevel(value: unknown): LogLevel {
   const v = typeof value === 'string' ? value.toLowerCase() : '';
   if (v === 'warning') return 'warn';

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { ExitStatus } from './errors.js';
-import { LineSplitter } from './logs.js';
+import { isPlugwireDebugRecord, LineSplitter } from './logs.js';
 
 /** Starts the plugin process with the environment plugwire prepared. */
 export type SpawnFunction = (env: NodeJS.ProcessEnv) => ChildProcess;
@@ -65,8 +65,10 @@ export class PluginProcess implements ProcessHandle {
     }
     const out = new LineSplitter(options.onStdoutLine);
     const err = new LineSplitter((line) => {
-      this.#tail.push(line);
-      if (this.#tail.length > this.#tailSize) this.#tail.shift();
+      if (!isPlugwireDebugRecord(line)) {
+        this.#tail.push(line);
+        if (this.#tail.length > this.#tailSize) this.#tail.shift();
+      }
       options.onStderrLine(line);
     });
     child.stdout.on('data', (c: Buffer) => out.push(c));

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { checkLeaks } from '../../../test/support/leaks.js';
 import { HandshakeError } from '../src/errors.js';
 import {
   findHandshake,
@@ -9,6 +10,8 @@ import {
   parseHandshake,
   parseVersionList,
 } from '../src/handshake.js';
+
+checkLeaks();
 
 const expect = { versions: [1, 2], codecs: ['msgpack', 'json'] };
 

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { checkLeaks } from '../../../test/support/leaks.js';
 import { createLogger, LineSplitter, parseLogLine } from '../src/logs.js';
+
+checkLeaks();
 
 test('an hclog JSON line becomes a structured record at its level with its fields', () => {
   const r = parseLogLine(

@@ -3,7 +3,10 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { checkLeaks } from '../../../test/support/leaks.js';
 import { listen, MAX_SOCKET_PATH, removeSocketDir } from '../src/socket.js';
+
+checkLeaks();
 
 test('the unix socket lives in a fresh 0700 directory and is itself 0600', async () => {
   const l = await listen({ network: 'unix' });

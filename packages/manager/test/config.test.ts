@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ConfigError, parseSourceString, readConfig } from '@plugwire/manager';
+import { checkLeaks } from '../../../test/support/leaks.js';
+
+checkLeaks();
 
 const dir = mkdtempSync(join(tmpdir(), 'pw-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,6 +2,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManifestError, parseManifest, validateManifest } from '@plugwire/manager';
+import { checkLeaks } from '../../../test/support/leaks.js';
+
+checkLeaks();
 
 const FILE = '/plugins/kv/plugin.json';
 const valid = {

@@ -2,6 +2,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CrashHistory } from '@plugwire/manager';
+import { checkLeaks } from '../../../test/support/leaks.js';
+
+checkLeaks();
 
 test('the restart delay doubles with each crash in the window', () => {
   const h = new CrashHistory({ initialDelay: 100, factor: 2, maxRestarts: 10 });

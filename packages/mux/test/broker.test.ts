@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { checkLeaks } from '../../../test/support/leaks.js';
 import { MuxBroker } from '../src/broker.js';
 import { BrokerError, BrokerTimeoutError, SessionClosedError } from '../src/errors.js';
 import { readAll, sessionPair, whenClosed } from './helpers.js';
+
+checkLeaks();
 
 function brokers(timeout?: number) {
   const pair = sessionPair();

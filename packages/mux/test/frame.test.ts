@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { checkLeaks } from '../../../test/support/leaks.js';
 import { Flag, FrameType } from '../src/constants.js';
 import { FrameDecoder } from '../src/decode.js';
 import { ProtocolError } from '../src/errors.js';
 import { describeFrame, encodeFrame, encodeHeader, readHeader } from '../src/frame.js';
+
+checkLeaks();
 
 test('a header is encoded exactly as in the yamux spec (version, type, flags BE, id BE, length BE)', () => {
   const h = encodeHeader(FrameType.WindowUpdate, Flag.SYN | Flag.ACK, 0x01020304, 0xa0b0c0d0);

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { checkLeaks } from '../../../test/support/leaks.js';
 import { Flag, FrameType } from '../src/constants.js';
 import { MuxError } from '../src/errors.js';
 import { encodeFrame, encodeHeader } from '../src/frame.js';
 import { Session } from '../src/session.js';
 import { duplexPair, liveArrayBuffers, prng, randomBytes } from './helpers.js';
+
+checkLeaks();
 
 /** A plausible frame sequence a client might send, to be mutated. */
 function validTraffic(rand: () => number): Buffer[] {

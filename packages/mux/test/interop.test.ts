@@ -23,7 +23,8 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { after, before, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { goBuild, goMissing } from '../../../scripts/go.mjs';
+import { goBuild, goSkip, requireGo } from '../../../scripts/go.mjs';
+import { checkLeaks } from '../../../test/support/leaks.js';
 import { INITIAL_STREAM_WINDOW } from '../src/constants.js';
 import {
   createClientSession,
@@ -36,33 +37,29 @@ import {
 } from '../src/index.js';
 import { readAll, whenClosed } from './helpers.js';
 
+checkLeaks();
+
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const PEER_SRC = fileURLToPath(new URL('./go/yamuxpeer/main.go', import.meta.url));
 
-const missing = goMissing();
 // PLUGWIRE_SKIP_GO=1 opts out explicitly (as in scripts/ensure-go.mjs): skipped, never passed.
-const skip =
-  process.env.PLUGWIRE_SKIP_GO === '1'
-    ? `PLUGWIRE_SKIP_GO=1${missing ? ` (${missing})` : ''}: the Go interop tests are skipped`
-    : false;
+const skip = goSkip();
 
 let workDir = '';
 let peerBin = '';
 
-before(async () => {
-  if (skip) return;
-  if (missing !== undefined) {
-    throw new Error(
-      `${missing}. The yamux interop tests need Go and Debian's yamux sources: run ` +
-        '`node scripts/ensure-go.mjs` (or `apt-get install golang-go ' +
-        'golang-github-hashicorp-yamux-dev`), or set PLUGWIRE_SKIP_GO=1 to skip these tests.',
-    );
-  }
-  workDir = mkdtempSync(join(tmpdir(), 'plugwire-interop-'));
-  peerBin = join(workDir, 'yamuxpeer');
-  await goBuild({ target: PEER_SRC, out: peerBin, workDir });
-});
+// Its own deadline: a Go build can take longer than a test's (scripts/test.mjs) under load.
+before(
+  async () => {
+    if (skip) return;
+    requireGo();
+    workDir = mkdtempSync(join(tmpdir(), 'plugwire-interop-'));
+    peerBin = join(workDir, 'yamuxpeer');
+    await goBuild({ target: PEER_SRC, out: peerBin, workDir });
+  },
+  { timeout: 180_000 },
+);
 
 after(() => {
   if (workDir) rmSync(workDir, { recursive: true, force: true });

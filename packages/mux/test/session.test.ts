@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
+import { checkLeaks } from '../../../test/support/leaks.js';
 import { Flag, FrameType, GoAwayCode, INITIAL_STREAM_WINDOW } from '../src/constants.js';
 import {
   KeepAliveTimeoutError,
@@ -15,6 +16,8 @@ import {
 } from '../src/errors.js';
 import { Session } from '../src/session.js';
 import { rawPair, readAll, sessionPair, whenClosed } from './helpers.js';
+
+checkLeaks();
 
 test('a stream opened by the client is accepted by the server and echoes both ways', async () => {
   const { client, server, close } = sessionPair();

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import { after, test } from 'node:test';
+import { prng as mulberry32 } from '../../../test/support/prng.js';
 import type { Codec } from '../src/codec.js';
 import { jsonCodec } from '../src/codecs/json.js';
 import { msgpackCodec } from '../src/codecs/msgpack.js';
@@ -27,16 +28,9 @@ const MAX_MESSAGE_SIZE = 4096;
 /** A case that has not closed this long after its input ended has hung. */
 const CASE_DEADLINE_MS = 5000;
 
-/** mulberry32: a small, fast, seedable PRNG. */
+/** Draws over the suites' one seeded PRNG (mulberry32, test/support/prng.ts). */
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (n: number) => Math.floor(next() * n);
   const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
   const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));

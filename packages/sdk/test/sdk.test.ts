@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { CancelledError, ConnectionClosedError, TimeoutError } from '@plugwire/core';
+import { checkLeaks } from '../../../test/support/leaks.js';
 import {
   callContext,
   definePlugin,
@@ -12,6 +13,8 @@ import {
   retain,
 } from '../src/index.js';
 import { connect } from './connect.js';
+
+checkLeaks();
 
 interface Greeter {
   greet(name: string): string;
