@@ -612,7 +612,12 @@ func (p *peer) errorAnswer(idRaw []byte, method string, err error) []byte {
 		}
 		return p.errorMessage(idRaw, CodeApplication, appErr.Message, data)
 	case errors.As(err, &remote) && remote.RPCCode == CodeApplication:
-		// A nested call's error passes on as it came.
+		// A nested call's error passes on with its name, code and data (and what the
+		// method wrapped around it, in the message).
+		message := remote.Message
+		if err != error(remote) {
+			message = err.Error()
+		}
 		data := map[string]any{"name": remote.Name}
 		if remote.Code != nil {
 			data["code"] = remote.Code
@@ -620,7 +625,7 @@ func (p *peer) errorAnswer(idRaw []byte, method string, err error) []byte {
 		if remote.Data != nil {
 			data["data"] = remote.Data
 		}
-		return p.errorMessage(idRaw, CodeApplication, remote.Message, data)
+		return p.errorMessage(idRaw, CodeApplication, message, data)
 	}
 	data := map[string]any{"name": "Error"}
 	if code := Code(err); code != "" {

@@ -11,6 +11,9 @@ const PACKAGES = [
   'golang-go',
   'golang-github-hashicorp-yamux-dev',
   'golang-github-hashicorp-go-plugin-dev',
+  // What the Go sdk (go/) imports besides yamux: msgpack and hclog.
+  'golang-github-vmihailenco-msgpack.v5-dev',
+  'golang-github-hashicorp-go-hclog-dev',
   // What go-plugin 1.0.1 imports besides yamux and hclog, for bench/go (the go-plugin
   // contender of `pnpm bench` and test/bench.test.ts).
   'golang-google-grpc-dev',
@@ -19,6 +22,7 @@ const PACKAGES = [
 ];
 const GOCODE = '/usr/share/gocode/src/github.com/hashicorp';
 const GRPC = '/usr/share/gocode/src/google.golang.org/grpc';
+const MSGPACK = '/usr/share/gocode/src/github.com/vmihailenco/msgpack/v5';
 
 function haveGo() {
   const r = spawnSync('go', ['version'], { encoding: 'utf8' });
@@ -26,6 +30,8 @@ function haveGo() {
     r.status === 0 &&
     existsSync(`${GOCODE}/yamux`) &&
     existsSync(`${GOCODE}/go-plugin`) &&
+    existsSync(`${GOCODE}/go-hclog`) &&
+    existsSync(MSGPACK) &&
     existsSync(GRPC)
   );
 }
