@@ -1,8 +1,9 @@
-// A plugin written in Go from docs/protocol.md alone (examples/go-plugin/plugin), driven by
-// the TS host end to end: proof that the document is the whole contract.
+// The Go example plugin (examples/go-plugin/plugin, written with the Go sdk in go/), driven by
+// the TS host end to end as a bare RPC peer: the process-level contract of docs/protocol.md
+// (handshake, socket directory, control channel, signals, stdin EOF, exit statuses).
 //
-// The Go plugin is built once for this file from Debian's Go and HashiCorp's yamux sources
-// (scripts/ensure-go.mjs installs them). Without Go this file fails, saying what to install,
+// The Go plugin is built once for this file from Debian's Go packages (scripts/ensure-go.mjs
+// installs them). Without Go this file fails, saying what to install,
 // unless PLUGWIRE_SKIP_GO=1, which reports every test as skipped.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -25,7 +26,7 @@ import {
 } from '@plugwire/core';
 import { createClientSession, type Session } from '@plugwire/mux';
 import { jsonCodec } from '@plugwire/rpc';
-import { goBuild, goMissing } from '../scripts/go.mjs';
+import { goBuild, goMissing, SDK_PACKAGES } from '../scripts/go.mjs';
 import { checkLeaks, eventually, isAlive } from './helpers.js';
 
 const PLUGIN_SRC = fileURLToPath(new URL('../examples/go-plugin/plugin', import.meta.url));
@@ -33,7 +34,7 @@ const COOKIE = {
   PLUGWIRE_MAGIC_COOKIE: 'b2a1f6c0-plugwire-d1e3-4c59-9b3e-7f0c5d2a8e41',
 };
 
-const missing = goMissing();
+const missing = goMissing(SDK_PACKAGES);
 // Skipped only when Go is missing and PLUGWIRE_SKIP_GO=1 says so; never reported as passed.
 const skip =
   missing !== undefined && process.env.PLUGWIRE_SKIP_GO === '1'
@@ -121,15 +122,21 @@ async function handshakeAddress(stdout: () => string): Promise<string> {
 
 // ---- through the TS host ----------------------------------------------------------------
 
-for (const codecs of [undefined, ['json']]) {
+for (const [codecs, chosen] of [
+  [undefined, 'msgpack'],
+  [['json'], 'json'],
+] as const) {
   const offered = codecs ? codecs.join(',') : 'msgpack,json (the default)';
-  test(`the Go plugin serves calc to the TS host, choosing json when the host offers ${offered}`, {
+  test(`the Go plugin serves calc to the TS host, choosing ${chosen} when the host offers ${offered}`, {
     skip,
   }, async (t) => {
     const records: LogRecord[] = [];
-    const client = goClient(t, { logger: (r) => records.push(r), ...(codecs ? { codecs } : {}) });
+    const client = goClient(t, {
+      logger: (r) => records.push(r),
+      ...(codecs ? { codecs: [...codecs] } : {}),
+    });
     const calc = await client.dispense<RpcPeer>('calc');
-    assert.equal(client.codec, 'json');
+    assert.equal(client.codec, chosen);
     assert.equal(client.negotiatedVersion, 1);
 
     // §3: a fresh 0700 plugwire-XXXXXX directory in unixSocketDir, socket 0600 inside it
@@ -145,7 +152,7 @@ for (const codecs of [undefined, ['json']]) {
     assert.equal(await calc.request('add', [0.5, -2]), -1.5);
     const values = [null, true, 0, -1.25, 'héllo ✓', [], [1, 'two', null], { a: { b: [1, {}] } }];
     for (const v of values) assert.deepEqual(await calc.request('echo', [v]), v);
-    // json's {"$bytes"} round trip through a plugin that knows nothing about it (§8)
+    // bytes round trip: msgpack bin, or json's {"$bytes"} (§8)
     const bytes = await calc.request<Uint8Array>('echo', [new Uint8Array([0, 1, 255])]);
     assert.ok(bytes instanceof Uint8Array, String(bytes));
     assert.deepEqual([...bytes], [0, 1, 255]);
@@ -162,7 +169,7 @@ for (const codecs of [undefined, ['json']]) {
     assert.ok(failed instanceof RpcError, String(failed));
     assert.equal(failed.code, -32000);
     assert.equal(failed.message, 'failed on purpose');
-    assert.deepEqual(failed.data, { name: 'Error' });
+    assert.deepEqual(failed.data, { name: 'Error', code: 'E_PURPOSE' });
     const unknown = await calc.request('nope', []).catch((e) => e);
     assert.ok(unknown instanceof RpcError, String(unknown));
     assert.equal(unknown.code, -32601);
@@ -180,7 +187,6 @@ for (const codecs of [undefined, ['json']]) {
     assert.equal(rec.level, 'info');
     assert.equal(rec.structured, true);
     assert.equal(rec.fields.pid, client.pid);
-    assert.equal(rec.fields.codec, 'json');
     assert.match(rec.timestamp ?? '', /^\d{4}-\d\d-\d\dT/);
 
     assert.deepEqual(await client.kill(), { code: 0, signal: null });
@@ -284,6 +290,7 @@ test('the Go plugin answers plugwire/info, and on plugwire/quit exits 0 removing
     protocolVersion: 1,
     codec: 'json',
     plugins: ['calc'],
+    methods: { calc: ['add', 'bytes', 'count', 'digest', 'echo', 'fail', 'hang', 'sum', 'upper'] },
   });
   const unknown = await control.request('plugwire/dispense', { name: 'kv' }).catch((e) => e);
   assert.ok(unknown instanceof RpcError, String(unknown));
