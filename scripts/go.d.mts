@@ -10,4 +10,7 @@ export declare function goBuild(options: {
   cwd?: string;
   workDir: string;
 }): Promise<void>;
-export declare function goTestSdk(options: { workDir: string; timeoutMs?: number }): Promise<string>;
+export declare function goTestSdk(options: {
+  workDir: string;
+  timeoutMs?: number;
+}): Promise<string>;

@@ -80,6 +80,8 @@ export async function goTestSdk({ workDir, timeoutMs = 300_000 }) {
     );
     return stdout;
   } catch (err) {
-    throw new Error(`go test ${SDK_IMPORT_PATH} failed:\n${err.stdout || ''}${err.stderr || err.message}`);
+    throw new Error(
+      `go test ${SDK_IMPORT_PATH} failed:\n${err.stdout || ''}${err.stderr || err.message}`,
+    );
   }
 }

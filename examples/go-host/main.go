@@ -1,9 +1,13 @@
 // Command go-host is a plugwire host written in Go with the Go sdk (../../go): it starts
-// the TypeScript kv example (examples/kv, or any plugin that serves "kv") and uses it.
+// one of the TypeScript examples and uses it.
 //
-//	go-host put <key> <value> -- <plugin command…>
-//	go-host get <key> -- <plugin command…>
-//	go-host keys -- <plugin command…>
+//	go-host put <key> <value> -- <kv plugin command…>        examples/kv
+//	go-host get <key> -- <kv plugin command…>
+//	go-host keys -- <kv plugin command…>
+//	go-host count <key> <n>… -- <counter plugin command…>    examples/bidirectional: a Go
+//	                                                         object the plugin calls back
+//	go-host stream <size> -- <generator plugin command…>     examples/streaming: byte and
+//	                                                         object streams both ways
 //
 // For example, from the repository root after `pnpm build`:
 //
@@ -12,11 +16,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -39,12 +48,22 @@ func main() {
 		// The plugin's log records, as text on our stderr.
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "kv", Output: os.Stderr, Level: hclog.Info}),
 	})
-	code := run(client, args)
+	var code int
+	switch args[0] {
+	case "count":
+		code = runCounter(client, args[1:])
+	case "stream":
+		code = runStream(client, args[1:])
+	default:
+		code = runKV(client, args)
+	}
 	client.Kill()
+	// How the plugin stopped: 0 after plugwire/quit (a clean stop).
+	fmt.Printf("{\"pluginExit\":%d}\n", client.ExitCode())
 	os.Exit(code)
 }
 
-func run(client *plugwire.Client, args []string) int {
+func runKV(client *plugwire.Client, args []string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	kv, err := client.DispenseContext(ctx, "kv")
@@ -77,7 +96,96 @@ func run(client *plugwire.Client, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	b, _ := json.Marshal(out)
+	return print(out)
+}
+
+// adder is the host's helper that the counter plugin calls back (go-plugin's bidirectional
+// example): an object whose methods the plugin calls during put.
+type adder struct{ calls int }
+
+func (a *adder) Sum(x, y float64) float64 {
+	a.calls++
+	return x + y
+}
+
+func runCounter(client *plugwire.Client, args []string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	counter, err := client.DispenseContext(ctx, "counter")
+	if err != nil {
+		return fail(err)
+	}
+	helper := &adder{}
+	for _, n := range args[1:] {
+		v, err := strconv.ParseFloat(n, 64)
+		if err != nil {
+			return fail(err)
+		}
+		// put(key, value, helper: AddHelper): the plugin calls helper.sum(old, value) back.
+		if err := counter.Call(ctx, "put", args[0], v, plugwire.Object(helper), nil); err != nil {
+			return fail(err)
+		}
+	}
+	var total float64
+	if err := counter.Call(ctx, "get", args[0], &total); err != nil {
+		return fail(err)
+	}
+	return print(map[string]any{"key": args[0], "value": total, "helperCalls": helper.calls})
+}
+
+func runStream(client *plugwire.Client, args []string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	gen, err := client.DispenseContext(ctx, "generator")
+	if err != nil {
+		return fail(err)
+	}
+	size, _ := strconv.Atoi(args[0])
+	// bytes(size, seed): a byte stream from the plugin, read as an io.ReadCloser.
+	var r io.ReadCloser
+	if err := gen.Call(ctx, "bytes", size, 1, &r); err != nil {
+		return fail(err)
+	}
+	data, err := io.ReadAll(r)
+	r.Close()
+	if err != nil {
+		return fail(err)
+	}
+	// digest(stream): our io.Reader becomes a byte stream the plugin reads.
+	var digest struct {
+		Bytes  int    `json:"bytes"`
+		Sha256 string `json:"sha256"`
+	}
+	if err := gen.Call(ctx, "digest", bytes.NewReader(data), &digest); err != nil {
+		return fail(err)
+	}
+	sum := sha256.Sum256(data)
+	// records(count): an object stream, read with Items.Next.
+	var items *plugwire.Items
+	if err := gen.Call(ctx, "records", 3, &items); err != nil {
+		return fail(err)
+	}
+	var names []string
+	for {
+		var rec struct {
+			ID   int    `json:"id"`
+			Name string `json:"name"`
+		}
+		ok, err := items.Next(ctx, &rec)
+		if err != nil {
+			return fail(err)
+		}
+		if !ok {
+			break
+		}
+		names = append(names, rec.Name)
+	}
+	return print(map[string]any{"received": len(data), "pluginDigest": digest,
+		"sameDigest": digest.Sha256 == hex.EncodeToString(sum[:]), "records": names})
+}
+
+func print(v any) int {
+	b, _ := json.Marshal(v)
 	fmt.Println(string(b))
 	return 0
 }
