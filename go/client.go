@@ -435,8 +435,9 @@ func (c *Client) killLocked() {
 		defer deadline.Stop()
 		if c.conn != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), grace)
-			_ = c.conn.controlCall(ctx, methodQuit, map[string]any{}, nil)
+			err := c.conn.controlCall(ctx, methodQuit, map[string]any{}, nil)
 			cancel()
+			c.log.Debug("plugwire/quit", "answered", err == nil, "error", err)
 		}
 		if c.stdin != nil {
 			c.stdin.Close()

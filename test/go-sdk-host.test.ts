@@ -137,3 +137,14 @@ test('byte and object streams flow both ways between a Go host and the TypeScrip
   assert.deepEqual(result.records, ['record-1', 'record-2', 'record-3']);
   assert.deepEqual(exit, { pluginExit: 0 });
 });
+
+test('a Go host stops a TypeScript plugin in order: quit answered first, then stdin closed, exit 0', {
+  skip,
+}, async () => {
+  const r = await goHost(['keys'], example('kv'), { GO_HOST_LOG: 'debug' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /plugwire\/quit: answered=true/);
+  // the plugin stopped because of quit, not because its stdin closed first
+  assert.match(r.stderr, /plugin shutting down: reason="the host asked to quit"/);
+  assert.deepEqual(r.lines.at(-1), { pluginExit: 0 });
+});

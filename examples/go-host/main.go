@@ -46,7 +46,8 @@ func main() {
 		Cmd:    exec.Command(command[0], command[1:]...),
 		Codecs: codecs,
 		// The plugin's log records, as text on our stderr.
-		Logger: hclog.New(&hclog.LoggerOptions{Name: "kv", Output: os.Stderr, Level: hclog.Info}),
+		Logger: hclog.New(&hclog.LoggerOptions{Name: "kv", Output: os.Stderr,
+			Level: hclog.LevelFromString(os.Getenv("GO_HOST_LOG"))}),
 	})
 	var code int
 	switch args[0] {
