@@ -603,3 +603,80 @@ func TestWireName_lowerCasesTheFirstWordAsTypeScriptNamesMethods(t *testing.T) {
 		}
 	}
 }
+
+func TestHostile_handlersBeyondTheConcurrencyLimitWaitUnread(t *testing.T) {
+	a, b := net.Pipe()
+	release := make(chan struct{})
+	var running atomic.Int32
+	p := newPeer(b, peerOptions{codec: JSON, maxConcurrent: 2, handler: func(ctx context.Context, m string, _ []byte) (any, error) {
+		running.Add(1)
+		<-release
+		return nil, nil
+	}})
+	t.Cleanup(func() { p.close(nil); a.Close() })
+	go func() {
+		for i := 1; i <= 3; i++ {
+			a.Write(frame([]byte(`{"jsonrpc":"2.0","id":` + string(rune('0'+i)) + `,"method":"x"}`)))
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for running.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // a third handler would have started by now
+	if n := running.Load(); n != 2 {
+		t.Fatalf("%d handlers running, limit 2", n)
+	}
+	close(release)
+	for i := 0; i < 3; i++ {
+		readMessage(t, a, JSON)
+	}
+	if n := running.Load(); n != 3 {
+		t.Fatalf("%d handlers ran", n)
+	}
+}
+
+func TestBroker_aStreamThatNeverSendsItsIdIsClosedAndHoldsUpNobody(t *testing.T) {
+	hb, pb := brokerPair(t, 200*time.Millisecond)
+	silent, err := hb.session.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// yamux opens a stream with its first frame: a window update carrying SYN, no id bytes.
+	id := pb.nextID()
+	accepted := make(chan error, 1)
+	go func() { _, err := pb.accept(context.Background(), id); accepted <- err }()
+	if _, err := hb.dial(ctx(t), id); err != nil {
+		t.Fatalf("a dial behind a silent stream: %v", err)
+	}
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+	_ = silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := silent.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the silent stream was not closed: %v", err)
+	}
+}
+
+func TestClient_handshakeLinesOutsideWhatTheHostOfferedAreRefused(t *testing.T) {
+	c := NewClient(&ClientConfig{Codecs: []string{"json"}, ProtocolVersions: []int{1, 2}})
+	for _, line := range []string{
+		"1|2|unix|/tmp/x/plugin.sock|jsonrpc+msgpack",       // a codec not offered
+		"1|3|unix|/tmp/x/plugin.sock|jsonrpc+json",          // a version not offered
+		"2|1|unix|/tmp/x/plugin.sock|jsonrpc+json",          // another core version
+		"1|1|tcp|10.0.0.1:4000|jsonrpc+json",                // tcp that is not loopback
+		"1|1|unix||jsonrpc+json",                            // no address
+		"1|1|unix|/tmp/x/plugin.sock|jsonrpc+json|MIIBcert", // TLS, which this host does not speak
+		"1|1|pipe|/tmp/x|jsonrpc+json",                      // an unknown network
+		"1|1|unix|/tmp/x/plugin.sock",                       // 4 fields
+	} {
+		c.codec = nil
+		if _, err := c.parseHandshake(line); Code(err) != ErrCodeHandshake {
+			t.Errorf("%q: err = %v", line, err)
+		}
+	}
+	c.codec = nil
+	if f, err := c.parseHandshake("1|2|tcp|127.0.0.1:4000|jsonrpc+json"); err != nil || f[3] != "127.0.0.1:4000" || c.version != 2 {
+		t.Fatalf("a valid line: %v %v", f, err)
+	}
+}
