@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
-	"strings"
 	"unicode"
 )
 
@@ -199,11 +198,4 @@ func (w *wire) invoke(ctx context.Context, m *method, params []byte) (any, error
 		return nil, nil // a void method answers null
 	}
 	return w.marshal(out[0].Interface(), nil), nil
-}
-
-func lowerFirst(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToLower(s[:1]) + s[1:]
 }
