@@ -585,7 +585,20 @@ func TestBroker_aDialThatStartsBeforeItsAcceptIsHeldUntilTheAccept(t *testing.T)
 	id := pb.nextID()
 	dialed := make(chan error, 1)
 	go func() { _, err := hb.dial(ctx(t), id); dialed <- err }()
-	time.Sleep(50 * time.Millisecond) // let the dial arrive first: the order is the behaviour here
+	// Wait until the broker holds the dial: it arrived before the accept.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pb.mu.Lock()
+		_, held := pb.held[id]
+		pb.mu.Unlock()
+		if held {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dial was never held")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if _, err := pb.accept(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
