@@ -73,45 +73,46 @@ func (s *callScope) end() { s.cancel() }
 var readerType = reflect.TypeOf((*io.Reader)(nil)).Elem()
 
 // marshal replaces a special value by its marker and serves it on the broker. scope is nil
-// for results, which live on until the other side closes them or the connection ends.
-func (w *wire) marshal(v any, scope *callScope) any {
+// for results, which live on until the other side closes them or the connection ends. A
+// value that can travel neither as data nor as a marker is an error.
+func (w *wire) marshal(v any, scope *callScope) (any, error) {
 	keep := scope == nil
 	if r, ok := v.(*retained); ok {
 		v, keep = r.v, true
 	}
 	switch x := v.(type) {
-	case nil, []byte, string, *Remote:
-		return v
+	case nil, []byte, string:
+		return v, nil
+	case *Remote, *Items:
+		return nil, newError(ErrCodeBadArgument, fmt.Sprintf("a %T received from the other side cannot be passed on", v), nil)
 	case *object:
 		s, err := newService(x.v)
 		if err != nil {
-			w.log.Error("cannot pass an object", "error", err)
-			return nil
+			return nil, newError(ErrCodeBadArgument, "cannot pass the object", err)
 		}
 		id := w.serveService(s, scope, keep)
-		return &marker{Kind: "obj", ID: id, Methods: s.names}
+		return &marker{Kind: "obj", ID: id, Methods: s.names}, nil
 	case io.Reader:
-		return &marker{Kind: "bytes", ID: w.sendBytes(x, scope, keep)}
+		return &marker{Kind: "bytes", ID: w.sendBytes(x, scope, keep)}, nil
 	}
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
 	case reflect.Func:
 		if rv.IsNil() {
-			return nil
+			return nil, nil
 		}
 		s, err := funcService(rv)
 		if err != nil {
-			w.log.Error("cannot pass a func", "error", err)
-			return nil
+			return nil, newError(ErrCodeBadArgument, "cannot pass the func", err)
 		}
-		return &marker{Kind: "fn", ID: w.serveService(s, scope, keep)}
+		return &marker{Kind: "fn", ID: w.serveService(s, scope, keep)}, nil
 	case reflect.Chan:
 		if rv.IsNil() || rv.Type().ChanDir()&reflect.RecvDir == 0 {
-			return v
+			return nil, newError(ErrCodeBadArgument, fmt.Sprintf("cannot pass a %s: only a receive channel travels (as an object stream)", rv.Type()), nil)
 		}
-		return &marker{Kind: "iter", ID: w.sendItems(rv, scope, keep)}
+		return &marker{Kind: "iter", ID: w.sendItems(rv, scope, keep)}, nil
 	}
-	return v
+	return v, nil
 }
 
 // accepted waits for the receiver's dial of id, for as long as the call runs (or, for
@@ -372,7 +373,11 @@ func (r *Remote) call(ctx context.Context, method string, args []any) ([]byte, e
 	defer scope.end()
 	out := make([]any, len(args))
 	for i, a := range args {
-		out[i] = r.w.marshal(a, scope)
+		m, err := r.w.marshal(a, scope)
+		if err != nil {
+			return nil, fmt.Errorf("argument %d of %q: %w", i+1, method, err)
+		}
+		out[i] = m
 	}
 	params, err := r.w.codec.Encode(out)
 	if err != nil {

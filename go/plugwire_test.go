@@ -693,3 +693,17 @@ func TestClient_handshakeLinesOutsideWhatTheHostOfferedAreRefused(t *testing.T) 
 		t.Fatalf("a valid line: %v %v", f, err)
 	}
 }
+
+func TestCall_aValueThatCannotTravelFailsTheCallBeforeItIsSent(t *testing.T) {
+	forEachCodec(t, func(t *testing.T, p *pair, r *Remote) {
+		if err := r.Call(ctx(t), "echo", make(chan<- int), nil); Code(err) != ErrCodeBadArgument {
+			t.Fatalf("a send-only channel: %v", err)
+		}
+		if err := r.Call(ctx(t), "echo", r, nil); Code(err) != ErrCodeBadArgument {
+			t.Fatalf("a *Remote passed on: %v", err)
+		}
+		if err := r.Call(ctx(t), "echo", func() (int, int) { return 1, 2 }, nil); Code(err) != ErrCodeBadArgument {
+			t.Fatalf("a func of a shape that cannot be served: %v", err)
+		}
+	})
+}

@@ -197,5 +197,9 @@ func (w *wire) invoke(ctx context.Context, m *method, params []byte) (any, error
 	if !m.value {
 		return nil, nil // a void method answers null
 	}
-	return w.marshal(out[0].Interface(), nil), nil
+	result, err := w.marshal(out[0].Interface(), nil)
+	if err != nil {
+		return nil, &RPCError{Code: CodeInternalError, Message: fmt.Sprintf("the result of %s cannot be sent: %v", m.name, err)}
+	}
+	return result, nil
 }

@@ -202,3 +202,18 @@ test('a Go sdk plugin exits 0 when the TS host kills it (quit, then stdin closed
   assert.equal(await c.add(1, 2), 3);
   assert.deepEqual(await client.kill(), { code: 0, signal: null });
 });
+
+test('a Go sdk plugin listens on loopback tcp when the host asks for tcp', { skip }, async (t) => {
+  const client = new PluginClient({
+    command: pluginBin,
+    plugins: { calc },
+    network: 'tcp',
+    unixSocketDir: socketDir,
+  });
+  t.after(() => client.kill());
+  const c = await client.dispense(calc);
+  assert.equal(client.handshake?.network, 'tcp');
+  assert.match(client.handshake?.address ?? '', /^127\.0\.0\.1:\d+$/);
+  assert.equal(await c.add(1, 2), 3);
+  assert.deepEqual(await client.kill(), { code: 0, signal: null });
+});
