@@ -5,12 +5,15 @@
 // otherwise it says what to install. PLUGWIRE_SKIP_GO=1 opts out explicitly: the Go tests
 // are then reported as skipped (never as passed), except in CI (CI=true), which skips nothing.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { GO_PLUGIN_PACKAGES, goMissing } from './go.mjs';
+import { GO_PLUGIN_PACKAGES, goMissing, SDK_PACKAGES } from './go.mjs';
 
 const PACKAGES = [
   'golang-go',
   'golang-github-hashicorp-yamux-dev',
   'golang-github-hashicorp-go-plugin-dev',
+  // What the Go sdk (go/) imports besides yamux: msgpack and hclog.
+  'golang-github-vmihailenco-msgpack.v5-dev',
+  'golang-github-hashicorp-go-hclog-dev',
   // What go-plugin 1.0.1 imports besides yamux and hclog, for bench/go (the go-plugin
   // contender of `pnpm bench` and test/bench.test.ts).
   'golang-google-grpc-dev',
@@ -19,7 +22,7 @@ const PACKAGES = [
 ];
 
 function haveGo() {
-  return goMissing(GO_PLUGIN_PACKAGES) === undefined;
+  return goMissing([...GO_PLUGIN_PACKAGES, ...SDK_PACKAGES]) === undefined;
 }
 
 if (process.env.PLUGWIRE_SKIP_GO === '1' && process.env.CI !== 'true') {

@@ -1,8 +1,9 @@
 // Building the Go programs of the tests (the yamux interop peer, the Go plugin) against
 // Debian's Go packages in GOPATH mode: the one place that knows how.
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 /** Where Debian's golang-*-dev packages put their sources. */
@@ -16,6 +17,16 @@ export const GO_PLUGIN_PACKAGES = [
   'golang.org/x/net/context',
   'github.com/golang/protobuf/proto',
 ];
+
+/** The Go sdk's import path (go/go.mod) and its sources in this repository. */
+export const SDK_IMPORT_PATH = 'github.com/plugwire/plugwire/go';
+export const SDK_DIR = fileURLToPath(new URL('../go', import.meta.url));
+
+/** What the Go sdk imports from Debian's packages (scripts/ensure-go.mjs installs them). */
+export const SDK_PACKAGES = [
+  'github.com/hashicorp/yamux',
+  'github.com/hashicorp/go-hclog',
+  'github.com/vmihailenco/msgpack/v5',];
 
 /**
  * Why Go cannot build against `packages` here (undefined when it can): no `go`, or a
@@ -32,22 +43,33 @@ export function goMissing(packages = ['github.com/hashicorp/yamux']) {
 }
 
 /**
+ * The environment of a GOPATH-mode build in `workDir`: Debian's sources, then a GOPATH of
+ * its own in which the sdk is linked at its import path (GOPATH mode knows no go.mod).
+ */
+export function goEnv(workDir) {
+  const gopath = join(workDir, 'gopath');
+  const link = join(gopath, 'src', SDK_IMPORT_PATH);
+  if (!existsSync(link)) {
+    mkdirSync(dirname(link), { recursive: true });
+    symlinkSync(SDK_DIR, link);
+  }
+  return {
+    ...process.env,
+    GO111MODULE: 'off',
+    GOPATH: `${DEBIAN_GOPATH}:${gopath}`,
+    GOCACHE: process.env.GOCACHE || join(workDir, 'gocache'),
+    GOFLAGS: '',
+    CGO_ENABLED: '0',
+  };
+}
+
+/**
  * `go build -o out target` in GOPATH mode, without cgo, with a build cache in `workDir`
  * unless the caller has one. Throws with the compiler's output when the build fails.
  */
 export async function goBuild({ target, out, cwd, workDir }) {
   try {
-    await promisify(execFile)('go', ['build', '-o', out, target], {
-      cwd,
-      env: {
-        ...process.env,
-        GO111MODULE: 'off',
-        GOPATH: `${DEBIAN_GOPATH}:${join(workDir, 'gopath')}`,
-        GOCACHE: process.env.GOCACHE || join(workDir, 'gocache'),
-        GOFLAGS: '',
-        CGO_ENABLED: '0',
-      },
-    });
+    await promisify(execFile)('go', ['build', '-o', out, target], { cwd, env: goEnv(workDir) });
   } catch (err) {
     throw new Error(`go build ${target} failed: ${err.stderr || err.message}`);
   }
@@ -78,4 +100,20 @@ export function requireGo(packages) {
       '(as root it installs them with apt-get), or set PLUGWIRE_SKIP_GO=1 to skip the tests ' +
       'that need Go (not honoured when CI=true).',
   );
+ * `go test` of the sdk in GOPATH mode. Resolves with the output (`-v`); rejects with it
+ * when a test fails.
+ */
+export async function goTestSdk({ workDir, timeoutMs = 300_000 }) {
+  try {
+    const { stdout } = await promisify(execFile)(
+      'go',
+      ['test', '-count=1', '-v', SDK_IMPORT_PATH],
+      { env: goEnv(workDir), timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+    );
+    return stdout;
+  } catch (err) {
+    throw new Error(
+      `go test ${SDK_IMPORT_PATH} failed:\n${err.stdout || ''}${err.stderr || err.message}`,
+    );
+  }
 }

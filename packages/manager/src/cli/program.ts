@@ -7,6 +7,7 @@ import pc from 'picocolors';
 import { packBundle } from '../bundle.js';
 import { findConfig } from '../config-file.js';
 import { type ManagerOptions, PluginManager } from '../manager.js';
+import { conformanceCommand } from './conformance.js';
 import { bytes, colourState, duration, errorLines, table, toJson } from './format.js';
 import { run } from './run.js';
 import { scaffold } from './scaffold.js';
@@ -111,6 +112,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     .argument('[dir]', 'plugin folder', '.')
     .option('-o, --out <dir>', 'where to write the bundle', '.')
     .action(act((dir: string, o: { out: string }) => pack(globals(), dir, o.out)));
+
+  program
+    .command('conformance')
+    .description(
+      'check a plugin in any language against the protocol: one pass/fail line per item (docs/protocol.md §14)',
+    )
+    .argument('<command...>', 'the plugin command and its arguments, after --')
+    .option('--codec <codec>', 'only this codec (default: the default offer, then json only)')
+    .action(act((command: string[], o: { codec?: string }) => conformanceCommand(command, o)));
 
   try {
     await program.parseAsync(argv as string[]);
