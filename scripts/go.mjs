@@ -26,7 +26,8 @@ export const SDK_DIR = fileURLToPath(new URL('../go', import.meta.url));
 export const SDK_PACKAGES = [
   'github.com/hashicorp/yamux',
   'github.com/hashicorp/go-hclog',
-  'github.com/vmihailenco/msgpack/v5',];
+  'github.com/vmihailenco/msgpack/v5',
+];
 
 /**
  * Why Go cannot build against `packages` here (undefined when it can): no `go`, or a
@@ -100,6 +101,9 @@ export function requireGo(packages) {
       '(as root it installs them with apt-get), or set PLUGWIRE_SKIP_GO=1 to skip the tests ' +
       'that need Go (not honoured when CI=true).',
   );
+}
+
+/**
  * `go test` of the sdk in GOPATH mode. Resolves with the output (`-v`); rejects with it
  * when a test fails.
  */
