@@ -2,6 +2,7 @@
 // plugin directories and sources, states and the supervisor, hot upgrade, watch mode, metrics.
 // The `plugwire` command (src/cli) is built on the same exports.
 
+export type { Activation, ActivationMode } from './activation.js';
 export { defaultCacheDir } from './cache.js';
 export { CONFIG_FILES, findConfig, type HostConfig, readConfig, validateConfig } from './config.js';
 export {
@@ -15,6 +16,7 @@ export {
   UpgradeError,
   VersionMismatchError,
 } from './errors.js';
+export { CONTROL_HOST_ENV, CONTROL_TOKEN_ENV, controlSocketPath } from './host.js';
 export type { PluginInfo, PluginSettings } from './managed.js';
 export {
   type DispenseOptions,
@@ -38,6 +40,14 @@ export {
   validateManifest,
 } from './manifest.js';
 export { LATENCY_BUCKETS, type PluginMetrics } from './metrics.js';
+export {
+  findRouteConflict,
+  ROUTE_METHODS,
+  type Route,
+  RouteConflictError,
+  type RouteMethod,
+  type RouteSet,
+} from './routes.js';
 export {
   type Origin,
   type PackedBundle,

@@ -12,6 +12,7 @@ import {
 } from '@plugwire/core';
 import createDebug from 'debug';
 import semver from 'semver';
+import { IdleTracker, type Sleeper } from './activation.js';
 import { defaultCacheDir } from './cache.js';
 import { readConfig } from './config.js';
 import {
@@ -30,6 +31,7 @@ import {
 } from './managed.js';
 import { checkConfig, MANIFEST_FILE, type Manifest, readManifest } from './manifest.js';
 import { Metrics, type PluginMetrics } from './metrics.js';
+import { findRouteConflict } from './routes.js';
 import {
   describeSource,
   type PreparedPlugin,
@@ -174,6 +176,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   readonly #rawDefs = new Map<string, Def<RpcPeer>>();
   #watcher: DirWatcher | undefined;
   #closed = false;
+  readonly #idle = new IdleTracker((err) => this.#warn(err));
 
   constructor(options: ManagerOptions = {}) {
     super();
@@ -196,6 +199,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       handshake: options.handshake,
       stateChanged: (p, from, to) => {
         debug('%s: %s → %s', p.name, from, to);
+        if (to === 'running') this.#idle.arm(sleeper(p));
         this.emit('state', { plugin: p.name, from, to, info: this.#info(p) });
       },
       restarted: (p) => this.#metrics.restarted(p.name),
@@ -311,7 +315,9 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     }
     if (this.#o.autoStart) {
       // All at once: one slow plugin does not hold up the others.
-      const stopped = [...this.#plugins.values()].filter((p) => p.state === 'stopped');
+      const stopped = [...this.#plugins.values()].filter(
+        (p) => p.state === 'stopped' && p.prepared.manifest.activation.mode !== 'lazy',
+      );
       await Promise.all(stopped.map((p) => p.start().catch((err: Error) => this.#warn(err))));
     }
     return { plugins: this.list(), errors };
@@ -355,7 +361,9 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     this.#plugins.set(name, p);
     debug('%s %s loaded from %s', name, prepared.manifest.version, describeSource(spec));
     this.emit('loaded', this.#info(p));
-    if (start) await p.start().catch((err: Error) => this.#warn(err));
+    if (start && prepared.manifest.activation.mode !== 'lazy') {
+      await p.start().catch((err: Error) => this.#warn(err));
+    }
     return this.#info(p);
   }
 
@@ -368,6 +376,12 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     }
     const problems = checkConfig(prepared.manifest, s.config ?? {});
     if (problems) throw new PluginConfigError(name, `does not fit its configSchema: ${problems}`);
+    const others = [...this.#plugins.values()].map((p) => ({
+      name: p.name,
+      routes: p.prepared.manifest.routes,
+    }));
+    const conflict = findRouteConflict(name, prepared.manifest.routes, others);
+    if (conflict) throw conflict;
   }
 
   #pluginFolders(): string[] {
@@ -431,18 +445,21 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
 
   async start(ref: string): Promise<PluginInfo> {
     const p = this.#find(ref);
+    this.#idle.release(p.name);
     await p.start();
     return this.#info(p);
   }
 
   async stop(ref: string): Promise<PluginInfo> {
     const p = this.#find(ref);
+    this.#idle.hold(p.name);
     await p.stop();
     return this.#info(p);
   }
 
   async restart(ref: string): Promise<PluginInfo> {
     const p = this.#find(ref);
+    this.#idle.release(p.name);
     await p.restart();
     return this.#info(p);
   }
@@ -467,6 +484,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     await p.dispose();
     this.#plugins.delete(p.name);
     this.#metrics.remove(p.name);
+    this.#idle.forget(p.name);
     const info = p.info();
     this.emit('unloaded', info);
     return info;
@@ -578,6 +596,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   ): Promise<R> {
     const end = this.#metrics.startCall(name, method);
     let inst: Instance | undefined;
+    let idle: Sleeper | undefined;
     try {
       // Looked up per call: watch mode may have replaced the plugin since dispense().
       const p = this.#plugins.get(name);
@@ -585,6 +604,10 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       if (range && !semver.satisfies(p.version, range, { includePrerelease: true })) {
         throw new VersionMismatchError(name, range, [p.version]);
       }
+      idle = sleeper(p);
+      this.#idle.enter(idle);
+      // A lazy or idle-stopped plugin starts for this call (after a stop in progress ends).
+      if (this.#idle.wakes(idle)) await p.start();
       inst = await p.acquire(
         options.whileRestarting ?? this.#o.whileRestarting ?? 'fail',
         options.waitTimeout ?? this.#o.waitTimeout ?? 30_000,
@@ -598,6 +621,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       throw err;
     } finally {
       inst?.leave();
+      if (idle) this.#idle.leave(idle);
     }
   }
 
@@ -717,6 +741,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     this.#closed = true;
     await this.#watcher?.close();
     await Promise.allSettled([...this.#reconciling.values()]);
+    for (const name of this.#plugins.keys()) this.#idle.forget(name);
     await Promise.all([...this.#plugins.values()].map((p) => p.dispose()));
   }
 
@@ -728,6 +753,20 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     debug('warning: %s', err.message);
     this.emit('warning', err);
   }
+}
+
+/** The view of a plugin the idle tracker needs (the manifest may change with an upgrade). */
+function sleeper(p: ManagedPlugin): Sleeper {
+  return {
+    name: p.name,
+    get state() {
+      return p.state;
+    },
+    get activation() {
+      return p.prepared.manifest.activation;
+    },
+    stop: () => p.stop(),
+  };
 }
 
 function withoutName(s: PluginSettings & { name?: string }): PluginSettings {
