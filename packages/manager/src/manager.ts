@@ -425,6 +425,11 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       .map((p) => this.#info(p));
   }
 
+  /** The manifest a loaded plugin runs with (after an upgrade: the new one). */
+  manifest(ref: string): Manifest {
+    return this.#find(ref).prepared.manifest;
+  }
+
   #find(ref: string): ManagedPlugin {
     const { name, range } = parseRef(ref);
     const p = this.#plugins.get(name);

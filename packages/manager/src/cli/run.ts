@@ -5,10 +5,20 @@ import pc from 'picocolors';
 import type { PluginManager, StateChange, WatchEvent } from '../manager.js';
 import { colourState, firstLine, stateTable } from './format.js';
 
+/** Serves a control plane for the manager (given by @plugwire/control's bin). */
+export type ControlHook = (
+  manager: PluginManager,
+  o: { port: number | undefined },
+) => Promise<{ describe(): string[]; close(): Promise<void> }>;
+
 export interface RunOptions {
   watch: boolean;
   live: boolean;
   metricsPort: number | undefined;
+  /** Serves the control API; undefined serves none. */
+  control?: ControlHook | undefined;
+  /** Also serve the control plane on 127.0.0.1 at this port. */
+  controlPort?: number | undefined;
 }
 
 const EVENTS_SHOWN = 8;
@@ -57,6 +67,17 @@ export async function run(open: () => PluginManager, o: RunOptions): Promise<num
   manager.on('warning', (err) => event(`${pc.yellow('warning')} ${firstLine(err.message)}`));
 
   if (!o.live) out(header(manager, o));
+  // Before loading: a command in another terminal finds this host while plugins still load.
+  let control: Awaited<ReturnType<ControlHook>> | undefined;
+  if (o.control) {
+    try {
+      control = await o.control(manager, { port: o.controlPort });
+      for (const line of control.describe()) event(line);
+    } catch (err) {
+      // Without its control plane the host still runs its plugins; say why it is missing.
+      event(`${pc.yellow('warning')} no control API: ${firstLine((err as Error).message)}`);
+    }
+  }
   const { errors } = await manager.loadAll();
   for (const e of errors) event(`${pc.red('✗')} ${firstLine(e.error.message)}`);
   if (o.watch) await manager.watch();
@@ -72,6 +93,7 @@ export async function run(open: () => PluginManager, o: RunOptions): Promise<num
   if (o.live) await draw();
   closing = true;
   out(`plugwire run: ${got}, stopping ${manager.list().length} plugin(s)`);
+  await control?.close();
   await manager.close();
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   process.off('SIGINT', onSignal);
