@@ -117,14 +117,12 @@ export async function serveControl(
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler((req, reply) =>
-    reply
-      .code(404)
-      .send({
-        error: {
-          code: ControlCodes.notFound,
-          message: `no endpoint ${req.method} ${req.url.slice(0, 200)}`,
-        },
-      }),
+    reply.code(404).send({
+      error: {
+        code: ControlCodes.notFound,
+        message: `no endpoint ${req.method} ${req.url.slice(0, 200)}`,
+      },
+    }),
   );
 
   registerApi(app, {
