@@ -84,6 +84,15 @@ export async function serveControl(
       return createServer(h);
     },
     return503OnClosing: true,
+    // Errors of the router itself (a bad URL, a parameter over maxParamLength) take the same
+    // JSON form as every other failure.
+    frameworkErrors: (err, _req, reply) => {
+      const e = err as { code?: unknown; statusCode?: unknown; message: string };
+      const status = typeof e.statusCode === 'number' ? e.statusCode : 400;
+      void (reply as import('fastify').FastifyReply).code(status).send({
+        error: { code: ControlCodes.badRequest, message: e.message.slice(0, 300) },
+      });
+    },
     // A path parameter of several kilobytes is not a plugin name.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
   });
