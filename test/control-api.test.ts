@@ -18,7 +18,6 @@ const { socketDir } = checkLeaks();
 
 /** A manager over a fresh plugin folder (echo + web), loaded, with its control server. */
 async function host(
-  _t: unknown,
   options: ControlOptions = {},
   setup?: (dir: string) => void,
 ): Promise<{
@@ -44,16 +43,16 @@ async function host(
   return { m, target: { socket: s.socket! }, dir, socket: s.socket!, server: s };
 }
 
-test('the control socket is next to the plugins folder and only its owner may open it', async (t) => {
-  const { dir, socket } = await host(t);
+test('the control socket is next to the plugins folder and only its owner may open it', async () => {
+  const { dir, socket } = await host();
   assert.equal(socket, controlSocketPath(dir));
   assert.equal(socket, join(dir, '..', '.plugins.plugwire.sock'));
   assert.ok(statSync(socket).isSocket());
   assert.equal(statSync(socket).mode & 0o777, 0o600);
 });
 
-test('GET /api/plugins lists every plugin with state, version, pid, uptime, restarts and call figures', async (t) => {
-  const { target, m } = await host(t);
+test('GET /api/plugins lists every plugin with state, version, pid, uptime, restarts and call figures', async () => {
+  const { target, m } = await host();
   await m.call('echo', 'add', [1, 2]);
   await m.call('echo', 'fail', ['no']).catch(() => {});
   const r = await http(target, 'GET', '/api/plugins');
@@ -75,8 +74,8 @@ test('GET /api/plugins lists every plugin with state, version, pid, uptime, rest
   );
 });
 
-test('GET /api/plugins/:name gives the manifest, methods, config schema and recent state changes', async (t) => {
-  const { target } = await host(t);
+test('GET /api/plugins/:name gives the manifest, methods, config schema and recent state changes', async () => {
+  const { target } = await host();
   const r = await http(target, 'GET', '/api/plugins/echo');
   assert.equal(r.status, 200);
   assert.equal(r.json.manifest.name, 'echo');
@@ -92,8 +91,8 @@ test('GET /api/plugins/:name gives the manifest, methods, config schema and rece
   );
 });
 
-test('POST /api/plugins/:name/call takes JSON arguments and answers the JSON result', async (t) => {
-  const { target } = await host(t);
+test('POST /api/plugins/:name/call takes JSON arguments and answers the JSON result', async () => {
+  const { target } = await host();
   const r = await http(target, 'POST', '/api/plugins/echo/call', { method: 'add', args: [2, 40] });
   assert.equal(r.status, 200);
   assert.equal(r.json.result, 42);
@@ -105,8 +104,8 @@ test('POST /api/plugins/:name/call takes JSON arguments and answers the JSON res
   assert.equal(one.json.result, 'Hello, Ada!');
 });
 
-test('bytes travel as base64 both ways through a call', async (t) => {
-  const { target } = await host(t);
+test('bytes travel as base64 both ways through a call', async () => {
+  const { target } = await host();
   const r = await http(target, 'POST', '/api/plugins/web/call', {
     method: 'reverse',
     args: [{ $bytes: Buffer.from([1, 2, 3]).toString('base64') }],
@@ -115,8 +114,8 @@ test('bytes travel as base64 both ways through a call', async (t) => {
   assert.deepEqual(Buffer.from(r.json.result.$bytes, 'base64'), Buffer.from([3, 2, 1]));
 });
 
-test("a plugin method's own error answers 502 with the code the plugin gave it", async (t) => {
-  const { target } = await host(t);
+test("a plugin method's own error answers 502 with the code the plugin gave it", async () => {
+  const { target } = await host();
   const r = await http(target, 'POST', '/api/plugins/echo/call', {
     method: 'fail',
     args: ['nope'],
@@ -126,15 +125,15 @@ test("a plugin method's own error answers 502 with the code the plugin gave it",
   assert.match(r.json.error.message, /nope/);
 });
 
-test('an unknown method answers 404 PLUGWIRE_CONTROL_NO_SUCH_METHOD', async (t) => {
-  const { target } = await host(t);
+test('an unknown method answers 404 PLUGWIRE_CONTROL_NO_SUCH_METHOD', async () => {
+  const { target } = await host();
   const r = await http(target, 'POST', '/api/plugins/echo/call', { method: 'nothing' });
   assert.equal(r.status, 404);
   assert.equal(r.json.error.code, 'PLUGWIRE_CONTROL_NO_SUCH_METHOD');
 });
 
-test('stop, start, restart and reload move the plugin and answer its new state', async (t) => {
-  const { target, m } = await host(t);
+test('stop, start, restart and reload move the plugin and answer its new state', async () => {
+  const { target, m } = await host();
   const before = m.get('echo').pid;
   const stopped = await http(target, 'POST', '/api/plugins/echo/stop');
   assert.equal(stopped.status, 200);
@@ -150,8 +149,8 @@ test('stop, start, restart and reload move the plugin and answer its new state',
   assert.equal(reloaded.json.plugin.state, 'running');
 });
 
-test('GET /api/plugins/:name/logs answers the last N log lines of that plugin', async (t) => {
-  const { target, m } = await host(t);
+test('GET /api/plugins/:name/logs answers the last N log lines of that plugin', async () => {
+  const { target, m } = await host();
   for (const n of [1, 2, 3]) await m.call('web', 'log', [`line ${n}`]);
   const r = await http(target, 'GET', '/api/plugins/web/logs?lines=2');
   assert.equal(r.status, 200);
@@ -162,8 +161,8 @@ test('GET /api/plugins/:name/logs answers the last N log lines of that plugin', 
   assert.equal(r.json.lines[0].plugin, 'web');
 });
 
-test('the event stream carries state changes, log lines and metric samples as they happen', async (t) => {
-  const { target, m } = await host(t);
+test('the event stream carries state changes, log lines and metric samples as they happen', async () => {
+  const { target, m } = await host();
   const ev = events(target);
   later(() => ev.close());
   const hello = await ev.opened;
@@ -181,8 +180,8 @@ test('the event stream carries state changes, log lines and metric samples as th
   assert.equal(typeof metrics.samples.echo.callsPerSec, 'number');
 });
 
-test('GET /metrics answers the Prometheus text of the manager', async (t) => {
-  const { target, m } = await host(t);
+test('GET /metrics answers the Prometheus text of the manager', async () => {
+  const { target, m } = await host();
   await m.call('echo', 'add', [1, 1]);
   const r = await http(target, 'GET', '/metrics');
   assert.equal(r.status, 200);
@@ -192,8 +191,8 @@ test('GET /metrics answers the Prometheus text of the manager', async (t) => {
 
 // ---- hostile input -----------------------------------------------------------------------
 
-test('a body that is not JSON answers 400 PLUGWIRE_CONTROL_BAD_REQUEST', async (t) => {
-  const { target } = await host(t);
+test('a body that is not JSON answers 400 PLUGWIRE_CONTROL_BAD_REQUEST', async () => {
+  const { target } = await host();
   const r = await http(target, 'POST', '/api/plugins/echo/call', '{"method": "add", "args": [1,', {
     'content-type': 'application/json',
   });
@@ -201,8 +200,8 @@ test('a body that is not JSON answers 400 PLUGWIRE_CONTROL_BAD_REQUEST', async (
   assert.equal(r.json.error.code, 'PLUGWIRE_CONTROL_BAD_REQUEST');
 });
 
-test('a body over the limit answers 413 PLUGWIRE_CONTROL_BODY_TOO_LARGE', async (t) => {
-  const { target } = await host(t, { bodyLimit: 1024 });
+test('a body over the limit answers 413 PLUGWIRE_CONTROL_BODY_TOO_LARGE', async () => {
+  const { target } = await host({ bodyLimit: 1024 });
   const r = await http(target, 'POST', '/api/plugins/echo/call', {
     method: 'hello',
     args: ['x'.repeat(2048)],
@@ -211,8 +210,8 @@ test('a body over the limit answers 413 PLUGWIRE_CONTROL_BODY_TOO_LARGE', async 
   assert.equal(r.json.error.code, 'PLUGWIRE_CONTROL_BODY_TOO_LARGE');
 });
 
-test('arguments nested deeper than 64 levels answer 400 before they reach a codec', async (t) => {
-  const { target, m } = await host(t);
+test('arguments nested deeper than 64 levels answer 400 before they reach a codec', async () => {
+  const { target, m } = await host();
   const deep = `{"method":"hello","args":[${'['.repeat(5000)}${']'.repeat(5000)}]}`;
   const r = await http(target, 'POST', '/api/plugins/echo/call', deep, {
     'content-type': 'application/json',
@@ -222,8 +221,8 @@ test('arguments nested deeper than 64 levels answer 400 before they reach a code
   assert.equal(await m.call('echo', 'add', [1, 1]), 2);
 });
 
-test('a method name that is not an identifier (protocol methods, paths) answers 400', async (t) => {
-  const { target } = await host(t);
+test('a method name that is not an identifier (protocol methods, paths) answers 400', async () => {
+  const { target } = await host();
   for (const method of ['$/cancelRequest', 'plugwire/info', '', 'a'.repeat(200), 42, null]) {
     const r = await http(target, 'POST', '/api/plugins/echo/call', { method });
     assert.equal(r.status, 400, `${JSON.stringify(method)}: ${r.text}`);
@@ -231,8 +230,8 @@ test('a method name that is not an identifier (protocol methods, paths) answers 
   }
 });
 
-test('a body that is a JSON array, string or number instead of an object answers 400', async (t) => {
-  const { target } = await host(t);
+test('a body that is a JSON array, string or number instead of an object answers 400', async () => {
+  const { target } = await host();
   for (const body of ['[1,2]', '"add"', '7']) {
     const r = await http(target, 'POST', '/api/plugins/echo/call', body, {
       'content-type': 'application/json',
@@ -242,8 +241,8 @@ test('a body that is a JSON array, string or number instead of an object answers
   }
 });
 
-test('__proto__ in a body answers 400 and pollutes nothing', async (t) => {
-  const { target } = await host(t);
+test('__proto__ in a body answers 400 and pollutes nothing', async () => {
+  const { target } = await host();
   const r = await http(
     target,
     'POST',
@@ -255,8 +254,8 @@ test('__proto__ in a body answers 400 and pollutes nothing', async (t) => {
   assert.equal(({} as { polluted?: boolean }).polluted, undefined);
 });
 
-test('an unknown plugin answers 404 PLUGWIRE_PLUGIN_NOT_FOUND, an unknown path 404, an overlong name 414', async (t) => {
-  const { target } = await host(t);
+test('an unknown plugin answers 404 PLUGWIRE_PLUGIN_NOT_FOUND, an unknown path 404, an overlong name 414', async () => {
+  const { target } = await host();
   const a = await http(target, 'GET', '/api/plugins/nope');
   assert.equal(a.status, 404);
   assert.equal(a.json.error.code, 'PLUGWIRE_PLUGIN_NOT_FOUND');
@@ -268,8 +267,8 @@ test('an unknown plugin answers 404 PLUGWIRE_PLUGIN_NOT_FOUND, an unknown path 4
   assert.equal(c.json.error.code, 'PLUGWIRE_CONTROL_BAD_REQUEST');
 });
 
-test('lines out of range answers 400 with the allowed range', async (t) => {
-  const { target } = await host(t);
+test('lines out of range answers 400 with the allowed range', async () => {
+  const { target } = await host();
   for (const q of ['0', '-1', 'abc', '1.5', '100000']) {
     const r = await http(target, 'GET', `/api/plugins/echo/logs?lines=${q}`);
     assert.equal(r.status, 400, q);
@@ -277,8 +276,8 @@ test('lines out of range answers 400 with the allowed range', async (t) => {
   }
 });
 
-test('garbage bytes and half requests on the socket leave the host serving', async (t) => {
-  const { target, socket, m } = await host(t);
+test('garbage bytes and half requests on the socket leave the host serving', async () => {
+  const { target, socket, m } = await host();
   const junk = [
     Buffer.from([0, 1, 2, 255, 254, 13, 10, 13, 10]),
     Buffer.from('GET /api/plugins HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n'),
@@ -302,15 +301,15 @@ test('garbage bytes and half requests on the socket leave the host serving', asy
   assert.equal(m.get('echo').state, 'running');
 });
 
-test('a call slower than callTimeout answers 504 PLUGWIRE_CONTROL_TIMEOUT', async (t) => {
-  const { target } = await host(t, { callTimeout: 200 });
+test('a call slower than callTimeout answers 504 PLUGWIRE_CONTROL_TIMEOUT', async () => {
+  const { target } = await host({ callTimeout: 200 });
   const r = await http(target, 'POST', '/api/plugins/web/call', { method: 'slow' });
   assert.equal(r.status, 504);
   assert.equal(r.json.error.code, 'PLUGWIRE_CONTROL_TIMEOUT');
 });
 
-test('an event-stream client that does not read is cut off at maxEventBacklog', async (t) => {
-  const { socket, m } = await host(t, { maxEventBacklog: 64 * 1024 });
+test('an event-stream client that does not read is cut off at maxEventBacklog', async () => {
+  const { socket, m } = await host({ maxEventBacklog: 64 * 1024 });
   const s = connect(socket);
   later(() => s.destroy());
   await new Promise<void>((r) => s.on('connect', () => r()));
@@ -331,8 +330,8 @@ test('an event-stream client that does not read is cut off at maxEventBacklog', 
 
 // ---- where it listens --------------------------------------------------------------------
 
-test('on TCP a request without the bearer token answers 401 PLUGWIRE_CONTROL_UNAUTHORIZED', async (t) => {
-  const { server } = await host(t, { port: 0 });
+test('on TCP a request without the bearer token answers 401 PLUGWIRE_CONTROL_UNAUTHORIZED', async () => {
+  const { server } = await host({ port: 0 });
   const port = Number(new URL(server.url!).port);
   const none = await http({ port }, 'GET', '/api/plugins');
   assert.equal(none.status, 401);
@@ -343,8 +342,8 @@ test('on TCP a request without the bearer token answers 401 PLUGWIRE_CONTROL_UNA
   assert.equal(wrong.status, 401);
 });
 
-test('on TCP the bearer token from the 0600 token file lets a request through', async (t) => {
-  const { server } = await host(t, { port: 0 });
+test('on TCP the bearer token from the 0600 token file lets a request through', async () => {
+  const { server } = await host({ port: 0 });
   const port = Number(new URL(server.url!).port);
   assert.equal(statSync(server.tokenFile!).mode & 0o777, 0o600);
   const token = readFileSync(server.tokenFile!, 'utf8').trim();
@@ -355,8 +354,8 @@ test('on TCP the bearer token from the 0600 token file lets a request through', 
   assert.equal(r.status, 200);
 });
 
-test('on TCP a request for another Host name (DNS rebinding) answers 403 even with the token', async (t) => {
-  const { server } = await host(t, { port: 0 });
+test('on TCP a request for another Host name (DNS rebinding) answers 403 even with the token', async () => {
+  const { server } = await host({ port: 0 });
   const port = Number(new URL(server.url!).port);
   const r = await http({ port }, 'GET', '/api/plugins', undefined, {
     authorization: `Bearer ${server.token}`,
@@ -366,8 +365,8 @@ test('on TCP a request for another Host name (DNS rebinding) answers 403 even wi
   assert.equal(r.json.error.code, 'PLUGWIRE_CONTROL_FORBIDDEN_HOST');
 });
 
-test('on TCP /?token= sets an HttpOnly SameSite=Strict cookie and redirects to a URL without it', async (t) => {
-  const { server } = await host(t, { port: 0 });
+test('on TCP /?token= sets an HttpOnly SameSite=Strict cookie and redirects to a URL without it', async () => {
+  const { server } = await host({ port: 0 });
   const port = Number(new URL(server.url!).port);
   const r = await http({ port }, 'GET', `/?token=${server.token}`);
   assert.equal(r.status, 303);
@@ -381,7 +380,7 @@ test('on TCP /?token= sets an HttpOnly SameSite=Strict cookie and redirects to a
   assert.equal(api.status, 200);
 });
 
-test('a stale socket left by a dead host is replaced; a live one is refused with PLUGWIRE_CONTROL_SOCKET_IN_USE', async (t) => {
+test('a stale socket left by a dead host is replaced; a live one is refused with PLUGWIRE_CONTROL_SOCKET_IN_USE', async () => {
   const dir = join(tempDir(), 'plugins');
   echoFolder(dir, 'echo');
   const sock = controlSocketPath(dir);
@@ -404,7 +403,7 @@ test('a stale socket left by a dead host is replaced; a live one is refused with
   assert.equal(r.status, 200);
 });
 
-test('a file that is not a socket where the socket goes is left alone and refused', async (t) => {
+test('a file that is not a socket where the socket goes is left alone and refused', async () => {
   const dir = join(tempDir(), 'plugins');
   echoFolder(dir, 'echo');
   const sock = controlSocketPath(dir);
@@ -415,8 +414,8 @@ test('a file that is not a socket where the socket goes is left alone and refuse
   assert.equal(statSync(sock).size, 'precious'.length);
 });
 
-test('a plugin stopped while the event stream is open still leaves the host serving', async (t) => {
-  const { target, m } = await host(t);
+test('a plugin stopped while the event stream is open still leaves the host serving', async () => {
+  const { target, m } = await host();
   const ev = events(target);
   later(() => ev.close());
   await ev.opened;
