@@ -611,8 +611,9 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       }
       idle = sleeper(p);
       this.#idle.enter(idle);
-      // A lazy or idle-stopped plugin starts for this call (after a stop in progress ends).
-      if (this.#idle.wakes(idle)) await p.start();
+      // A lazy or idle-stopped plugin starts for this call (after a stop in progress ends);
+      // never once the manager is closing.
+      if (!this.#closed && this.#idle.wakes(idle)) await p.start();
       inst = await p.acquire(
         options.whileRestarting ?? this.#o.whileRestarting ?? 'fail',
         options.waitTimeout ?? this.#o.waitTimeout ?? 30_000,
