@@ -121,7 +121,7 @@ test('the dashboard shows live plugin states, follows a crash and the restart, c
   assert.equal(m.get('echo').restarts, 2);
 
   // The charts have data points by now; then the picture for the docs.
-  await page.waitForFunction(() => document.querySelectorAll('#chart-calls canvas').length === 1);
+  await until(`document.querySelectorAll('#chart-calls canvas').length === 1`);
   const shot = join(tempDir(), 'dashboard.png');
   await page.screenshot({ path: shot, fullPage: true });
   assert.deepEqual([...readFileSync(shot).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
