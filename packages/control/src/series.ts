@@ -30,6 +30,11 @@ export interface Totals {
   cpuSeconds: number | undefined;
 }
 
+/** Seconds to milliseconds, to the microsecond (the buckets are no finer). */
+function ms(seconds: number | undefined): number | undefined {
+  return seconds === undefined ? undefined : Math.round(seconds * 1e6) / 1e3;
+}
+
 export function totalsOf(m: PluginMetrics | undefined): Totals {
   if (!m) {
     return {
@@ -41,7 +46,6 @@ export function totalsOf(m: PluginMetrics | undefined): Totals {
       cpuSeconds: undefined,
     };
   }
-  const ms = (s: number | undefined) => (s === undefined ? undefined : s * 1000);
   return {
     calls: m.calls,
     errors: m.errors,
@@ -104,7 +108,6 @@ export class Series {
         dt > 0 && b !== undefined ? Math.max(0, a - b) / dt : 0;
       const buckets = bucketDelta(m.latency.buckets, prev?.m.latency.buckets);
       const n = m.latency.count - (prev?.m.latency.count ?? 0);
-      const ms = (s: number | undefined) => (s === undefined ? undefined : s * 1000);
       const cpu =
         dt > 0 &&
         m.cpuSeconds !== undefined &&
