@@ -71,12 +71,20 @@ export class PluginRoutes {
   constructor(manager: PluginManager, timeout: number) {
     this.#manager = manager;
     this.#timeout = timeout;
-    const stale = () => {
-      this.#table = undefined;
-    };
-    manager.on('loaded', stale);
-    manager.on('unloaded', stale);
-    manager.on('upgraded', stale);
+    manager.on('loaded', this.#stale);
+    manager.on('unloaded', this.#stale);
+    manager.on('upgraded', this.#stale);
+  }
+
+  readonly #stale = () => {
+    this.#table = undefined;
+  };
+
+  /** Stops following the manager (the server closes). */
+  dispose(): void {
+    this.#manager.off('loaded', this.#stale);
+    this.#manager.off('unloaded', this.#stale);
+    this.#manager.off('upgraded', this.#stale);
   }
 
   /** Every route being served, for the API and the dashboard. */

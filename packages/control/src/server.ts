@@ -171,6 +171,7 @@ export async function serveControl(
   const cleanup = async () => {
     series.stop();
     unfollow();
+    routes.dispose();
     manager.off('loaded', loaded);
     manager.off('unloaded', loaded);
     manager.off('upgraded', loaded);
