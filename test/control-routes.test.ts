@@ -20,6 +20,8 @@ const ROUTES = [
   { method: 'GET', path: '/image.png', handler: 'image' },
   { method: 'GET', path: '/slow', handler: 'slow' },
   { method: 'GET', path: '/bad', handler: 'badStatus' },
+  { method: 'GET', path: '/rows.csv', handler: 'stream', contentType: 'text/csv' },
+  { method: 'GET', path: '/items', handler: 'items' },
 ];
 
 async function host(
@@ -79,6 +81,23 @@ test('a handler answering bytes with a content type sends those bytes', async ()
   assert.deepEqual([...r.bytes], [0x89, 0x50, 0x4e, 0x47]);
 });
 
+test("a handler answering a byte stream is streamed with the route's contentType", async () => {
+  const { target } = await host();
+  const r = await http(target, 'GET', '/routes/web/rows.csv?n=500');
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['content-type'], 'text/csv');
+  const lines = r.text.trimEnd().split('\n');
+  assert.equal(lines.length, 500);
+  assert.equal(lines[499], 'row 499');
+});
+
+test('a handler answering an object stream gets 502 PLUGWIRE_ROUTE_BAD_RESPONSE', async () => {
+  const { target } = await host();
+  const r = await http(target, 'GET', '/routes/web/items');
+  assert.equal(r.status, 502);
+  assert.equal(r.json.error.code, 'PLUGWIRE_ROUTE_BAD_RESPONSE');
+});
+
 test("a handler's error becomes JSON with its code and the status it asks for", async () => {
   const { target } = await host();
   const r = await http(target, 'GET', '/routes/web/api/sample/missing');
@@ -106,6 +125,18 @@ test('unknown paths answer 404 PLUGWIRE_ROUTE_NOT_FOUND, another method 405', as
   assert.equal(b.status, 405);
   const c = await http(target, 'GET', '/routes/web/api/sample/%E0%A4%A');
   assert.equal(c.status, 400);
+});
+
+test('a handler slower than callTimeout is cancelled in the plugin, not left running', async () => {
+  const { target, m } = await host({ callTimeout: 200 });
+  const cancelled = new Promise<void>((resolve) => {
+    m.on('log', (r) => {
+      if (r.message === 'slow: cancelled') resolve();
+    });
+  });
+  const slow = await http(target, 'GET', '/routes/web/slow');
+  assert.equal(slow.status, 504);
+  await cancelled;
 });
 
 test('a handler slower than callTimeout answers 504, a body over bodyLimit 413', async () => {

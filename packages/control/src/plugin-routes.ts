@@ -1,7 +1,9 @@
 // Plugin HTTP routes (szlabs/go-plugin's http_services): requests under /routes/<prefix>/…
 // go to the plugin method the manifest names, as one request object; its answer becomes the
 // HTTP response. The table follows loads, upgrades and unloads of plugins.
+import { Readable } from 'node:stream';
 import type { PluginManager, Route } from '@plugwire/manager';
+import { definePlugin, type PluginDefinition } from '@plugwire/sdk';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { withTimeout } from './api.js';
 import { ControlCodes, ControlError, toHttpError } from './errors.js';
@@ -30,7 +32,10 @@ export interface RouteRequest {
   label: string | null;
 }
 
-/** What a handler returns (any other value is sent as JSON with status 200). */
+/**
+ * What a handler returns (any other value is sent as JSON with status 200; a byte stream —
+ * a Node Readable as the whole answer — is streamed with the route's contentType).
+ */
 export interface RouteResponse {
   /** @default 200 */
   status?: number;
@@ -67,6 +72,12 @@ export class PluginRoutes {
   readonly #manager: PluginManager;
   readonly #timeout: number;
   #table: Entry[] | undefined;
+  // One client definition per interface and method, made on first use: the sdk's client
+  // turns a byte-stream answer into a Readable and carries cancellation to the plugin.
+  readonly #defs = new Map<
+    string,
+    PluginDefinition<Record<string, (...a: unknown[]) => unknown>>
+  >();
 
   constructor(manager: PluginManager, timeout: number) {
     this.#manager = manager;
@@ -108,6 +119,19 @@ export class PluginRoutes {
     const handle = (req: FastifyRequest, reply: FastifyReply) => this.#handle(req, reply);
     app.all(ROUTES_MOUNT, handle);
     app.all(`${ROUTES_MOUNT}/*`, handle);
+  }
+
+  #def(iface: string, method: string) {
+    const key = `${iface}\0${method}`;
+    let d = this.#defs.get(key);
+    if (!d) {
+      d = definePlugin<Record<string, (...a: unknown[]) => unknown>>({
+        name: iface,
+        methods: [method],
+      });
+      this.#defs.set(key, d);
+    }
+    return d;
   }
 
   #entries(): Entry[] {
@@ -170,34 +194,104 @@ export class PluginRoutes {
       label: e.route.label ?? null,
     };
     const dot = e.route.handler.indexOf('.');
-    const iface = dot > 0 ? e.route.handler.slice(0, dot) : undefined;
+    const iface =
+      dot > 0
+        ? e.route.handler.slice(0, dot)
+        : Object.keys(this.#manager.manifest(e.plugin).plugins)[0]!;
     const method = dot > 0 ? e.route.handler.slice(dot + 1) : e.route.handler;
+    // Aborted when the handler takes too long or the client goes away: the sdk then cancels
+    // the call in the plugin ($/cancelRequest) rather than leaving it running.
+    const abort = new AbortController();
+    const gone = () => {
+      if (!reply.raw.writableFinished) abort.abort();
+    };
+    reply.raw.once('close', gone);
     let result: unknown;
     try {
+      const handle = await this.#manager.dispense(e.plugin, this.#def(iface, method));
       result = await withTimeout(
-        this.#manager.call(e.plugin, method, [request], iface ? { interface: iface } : {}),
+        handle[method]!(request, { signal: abort.signal }),
         this.#timeout,
         `route ${req.method} ${url.pathname}`,
       );
     } catch (err) {
-      const { status, body } = toHttpError(err);
-      const error = body.error as { code: string; pluginCode?: unknown; message: string };
-      // A handler's own error: its code, and its status when it gives one (data.status).
-      if (error.code === ControlCodes.callFailed) {
-        const d = (err as { data?: { data?: { status?: unknown } } }).data?.data;
-        const s =
-          typeof d?.status === 'number' && d.status >= 400 && d.status <= 599 ? d.status : 500;
-        const code =
-          typeof error.pluginCode === 'string' ? error.pluginCode : ControlCodes.routeFailed;
-        return reply
-          .code(s)
-          .type('application/json; charset=utf-8')
-          .send(JSON.stringify({ error: { code, message: error.message } }));
-      }
-      return reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify(body));
+      abort.abort();
+      reply.raw.off('close', gone);
+      return sendError(reply, err);
+    }
+    if (result instanceof Readable) {
+      return sendStream(reply, result, e.route.contentType, this.#timeout, gone);
+    }
+    reply.raw.off('close', gone);
+    if (result && typeof result === 'object' && Symbol.asyncIterator in result) {
+      // An object stream (items, not bytes) has no HTTP form; stop it at once.
+      (result as { return?: () => unknown }).return?.();
+      throw new ControlError(
+        502,
+        ControlCodes.routeBadResponse,
+        "the route handler's answer is an object stream; answer a byte stream (a Readable not in object mode) or a value",
+      );
     }
     return send(reply, result);
   }
+}
+
+/**
+ * An error as the route's answer. A handler's own error (a RemoteError: it has `rpcCode`)
+ * gives its code and, in `data.status`, its status; everything else maps as in the API.
+ */
+function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  const e = err as {
+    rpcCode?: unknown;
+    code?: unknown;
+    data?: { status?: unknown };
+    message?: string;
+  };
+  if (typeof e?.rpcCode === 'number' && e.rpcCode !== -32601) {
+    const s = e.data?.status;
+    const status = typeof s === 'number' && Number.isInteger(s) && s >= 400 && s <= 599 ? s : 500;
+    const code = typeof e.code === 'string' ? e.code : ControlCodes.routeFailed;
+    return reply
+      .code(status)
+      .type('application/json; charset=utf-8')
+      .send(
+        JSON.stringify({ error: { code, message: String(e.message ?? 'the handler failed') } }),
+      );
+  }
+  const { status, body } = toHttpError(err);
+  return reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify(body));
+}
+
+/**
+ * A byte-stream answer, piped to the client. A stream that sends nothing for `stall` ms is
+ * cut (the response ends short), so a plugin cannot hold a connection open forever.
+ */
+function sendStream(
+  reply: FastifyReply,
+  stream: Readable,
+  contentType: string | undefined,
+  stall: number,
+  gone: () => void,
+): FastifyReply {
+  let timer = setTimeout(() => stream.destroy(), stall);
+  stream.on('data', () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stream.destroy(), stall);
+  });
+  const done = () => {
+    clearTimeout(timer);
+    reply.raw.off('close', gone);
+  };
+  stream.once('close', done);
+  // The client went away: stop reading from the plugin.
+  reply.raw.once('close', () => {
+    if (!stream.destroyed) stream.destroy();
+  });
+  stream.on('error', () => {});
+  return reply
+    .code(200)
+    .type(contentType ?? 'application/octet-stream')
+    .send(stream);
 }
 
 function split(path: string): string[] {

@@ -17,6 +17,8 @@ export interface Route {
   handler: string;
   /** A free text the handler receives (one handler can serve several routes). */
   label: string | undefined;
+  /** The content type of a byte-stream answer. @default 'application/octet-stream' */
+  contentType: string | undefined;
 }
 
 /** A plugin's routes and the prefix they are served under. */
@@ -75,8 +77,8 @@ export function parseRoutes(
     if (typeof r !== 'object' || r === null || Array.isArray(r)) fail(at, 'must be an object');
     const o = r as Record<string, unknown>;
     for (const k of Object.keys(o)) {
-      if (!['method', 'path', 'handler', 'label'].includes(k)) {
-        fail(`${at}.${k}`, 'is not a route field (method, path, handler, label)');
+      if (!['method', 'path', 'handler', 'label', 'contentType'].includes(k)) {
+        fail(`${at}.${k}`, 'is not a route field (method, path, handler, label, contentType)');
       }
     }
     const method = typeof o.method === 'string' ? o.method.toUpperCase() : o.method;
@@ -112,6 +114,16 @@ export function parseRoutes(
     }
     if (o.label !== undefined && typeof o.label !== 'string')
       fail(`${at}.label`, 'must be a string');
+    if (
+      o.contentType !== undefined &&
+      (typeof o.contentType !== 'string' ||
+        !/^[\w.+-]+\/[\w.+-]+(?:\s*;[^\r\n]*)?$/.test(o.contentType))
+    ) {
+      fail(
+        `${at}.contentType`,
+        `must be a media type such as "text/csv" (got ${JSON.stringify(o.contentType)})`,
+      );
+    }
     const key = routeKey(method as RouteMethod, path);
     const before = seen.get(key);
     if (before !== undefined)
@@ -122,6 +134,7 @@ export function parseRoutes(
       path,
       handler,
       label: o.label as string | undefined,
+      contentType: o.contentType as string | undefined,
     });
   });
   return { prefix, routes };
