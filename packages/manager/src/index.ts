@@ -2,6 +2,7 @@
 // plugin directories and sources, states and the supervisor, hot upgrade, watch mode, metrics.
 // The `plugwire` command (src/cli) is built on the same exports.
 
+export type { Activation, ActivationMode } from './activation.js';
 export { BUNDLE_MTIME, type PackedBundle, packBundle } from './bundle.js';
 export { defaultCacheDir } from './cache.js';
 export { managerDefaults } from './config.js';
@@ -27,6 +28,7 @@ export {
   VersionMismatchError,
 } from './errors.js';
 export { GIT_PROTOCOLS } from './git.js';
+export { CONTROL_HOST_ENV, CONTROL_TOKEN_ENV, controlSocketPath } from './host.js';
 export type { PluginInfo, PluginSettings } from './managed-plugin.js';
 export {
   type DispenseOptions,
@@ -55,6 +57,14 @@ export {
   OTHER_METHOD_LABEL,
   type PluginMetrics,
 } from './metrics.js';
+export {
+  findRouteConflict,
+  ROUTE_METHODS,
+  type Route,
+  RouteConflictError,
+  type RouteMethod,
+  type RouteSet,
+} from './routes.js';
 export {
   type Origin,
   parseSourceString,

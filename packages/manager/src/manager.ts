@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import type { LogRecord } from '@plugwire/core';
 import createDebug from 'debug';
 import semver from 'semver';
+import { IdleTracker, sleeperOf } from './activation.js';
 import {
   type DispenseOptions,
   type ManagerOptions,
@@ -31,6 +32,7 @@ import {
 import { checkConfig, type Manifest } from './manifest.js';
 import { Metrics, type PluginMetrics } from './metrics.js';
 import { Reconciler, type WatchEvent } from './reconcile.js';
+import { findRouteConflict } from './routes.js';
 import { CallRouter, type Def } from './routing.js';
 import {
   describeSource,
@@ -118,6 +120,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
   readonly #reconciler: Reconciler;
   #watcher: DirWatcher | undefined;
   #closed = false;
+  readonly #idle = new IdleTracker((err) => this.#warn(err));
 
   constructor(options: ManagerOptions = {}) {
     super();
@@ -138,6 +141,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       handshake: o.handshake,
       stateChanged: (p, from, to) => {
         debug('%s: %s → %s', p.name, from, to);
+        if (to === 'running') this.#idle.arm(sleeperOf(p));
         this.emit('state', { plugin: p.name, from, to, info: this.#info(p) });
       },
       restarted: (p) => this.#metrics.restarted(p.name),
@@ -157,6 +161,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       metrics: this.#metrics,
       options: o,
       closed: () => this.#closed,
+      idle: this.#idle,
     });
     this.#reconciler = new Reconciler({
       loadedFrom: (folder) =>
@@ -266,7 +271,9 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     }
     if (this.#o.autoStart) {
       // All at once: one slow plugin does not hold up the others.
-      const stopped = [...this.#plugins.values()].filter((p) => p.state === 'stopped');
+      const stopped = [...this.#plugins.values()].filter(
+        (p) => p.state === 'stopped' && p.prepared.manifest.activation.mode !== 'lazy',
+      );
       await Promise.all(stopped.map((p) => p.start().catch((err: Error) => this.#warn(err))));
     }
     return { plugins: this.list(), errors };
@@ -315,7 +322,9 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     this.#plugins.set(name, p);
     debug('%s %s loaded from %s', name, prepared.manifest.version, describeSource(spec));
     this.emit('loaded', this.#info(p));
-    if (start) await p.start().catch((err: Error) => this.#warn(err));
+    if (start && prepared.manifest.activation.mode !== 'lazy') {
+      await p.start().catch((err: Error) => this.#warn(err));
+    }
     return this.#info(p);
   }
 
@@ -334,6 +343,12 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     }
     const problems = checkConfig(prepared.manifest, s.config ?? {});
     if (problems) throw new PluginConfigError(name, `does not fit its configSchema: ${problems}`);
+    const others = [...this.#plugins.values()].map((p) => ({
+      name: p.name,
+      routes: p.prepared.manifest.routes,
+    }));
+    const conflict = findRouteConflict(name, prepared.manifest.routes, others);
+    if (conflict) throw conflict;
   }
 
   // ---- looking -------------------------------------------------------------------------
@@ -348,6 +363,11 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     return [...this.#plugins.values()]
       .sort((a, b) => (a.name < b.name ? -1 : 1))
       .map((p) => this.#info(p));
+  }
+
+  /** The manifest a loaded plugin runs with (after an upgrade: the new one). */
+  manifest(ref: string): Manifest {
+    return this.#find(ref).prepared.manifest;
   }
 
   #find(ref: string): ManagedPlugin {
@@ -374,18 +394,21 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
 
   async start(ref: string): Promise<PluginInfo> {
     const p = this.#findOpen(ref);
+    this.#idle.release(p.name);
     await p.start();
     return this.#info(p);
   }
 
   async stop(ref: string): Promise<PluginInfo> {
     const p = this.#find(ref);
+    this.#idle.hold(p.name);
     await p.stop();
     return this.#info(p);
   }
 
   async restart(ref: string): Promise<PluginInfo> {
     const p = this.#findOpen(ref);
+    this.#idle.release(p.name);
     await p.restart();
     return this.#info(p);
   }
@@ -412,6 +435,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     if (this.#plugins.get(p.name) === p) {
       this.#plugins.delete(p.name);
       this.#metrics.remove(p.name);
+      this.#idle.forget(p.name);
     }
     const info = p.info();
     this.emit('unloaded', info);
@@ -545,6 +569,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
     this.#closed = true;
     await this.#watcher?.close();
     await this.#reconciler.settled();
+    for (const name of this.#plugins.keys()) this.#idle.forget(name);
     await Promise.all([...this.#plugins.values()].map((p) => p.dispose()));
   }
 

@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join, normalize } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import semver from 'semver';
+import { type Activation, parseActivation } from './activation.js';
 import { ManifestError } from './errors.js';
+import { parseRoutes, type RouteSet } from './routes.js';
 
 export const MANIFEST_FILE = 'plugin.json';
 
@@ -41,6 +43,10 @@ export interface Manifest {
   source: unknown;
   /** JSON Schema of the config the plugin accepts; the host's config is checked against it. */
   configSchema: Record<string, unknown> | undefined;
+  /** HTTP routes it serves through the control plane (`routes`, `routePrefix`). */
+  routes: RouteSet | undefined;
+  /** When it starts and stops (`activation`, `idleTimeout`). @default { mode: 'eager' } */
+  activation: Activation;
 }
 
 // npm's package name rules (a plugin is often published as one): at most 214 characters.
@@ -68,6 +74,10 @@ const KNOWN = new Set([
   'plugins',
   'source',
   'configSchema',
+  'routes',
+  'routePrefix',
+  'activation',
+  'idleTimeout',
   '$schema',
 ]);
 
@@ -216,6 +226,9 @@ export function validateManifest(raw: unknown, file: string): Manifest {
     }
   }
 
+  const routes = parseRoutes(raw, name as string, Object.keys(plugins), fail);
+  const activation = parseActivation(raw, fail);
+
   return {
     name: name as string,
     version: version as string,
@@ -227,6 +240,8 @@ export function validateManifest(raw: unknown, file: string): Manifest {
     plugins,
     source,
     configSchema,
+    routes,
+    activation,
   };
 }
 

@@ -2,6 +2,7 @@
 // plugin's current process (looked up per call, so restarts, upgrades and watch-mode reloads
 // are followed), counted in the metrics, failing fast (or waiting) while it restarts.
 import { type Plugin, type RpcPeer, UnknownPluginError } from '@plugwire/core';
+import { type IdleTracker, type Sleeper, sleeperOf } from './activation.js';
 import {
   checkDispenseOptions,
   type DispenseOptions,
@@ -29,6 +30,8 @@ export interface RouterContext {
   options: Pick<ResolvedManagerOptions, 'whileRestarting' | 'waitTimeout'>;
   /** True once the manager is closed: calls through old handles are refused. */
   closed(): boolean;
+  /** Start on demand, stop when idle (the manifest's activation). */
+  idle: IdleTracker;
 }
 
 export class CallRouter {
@@ -112,6 +115,7 @@ export class CallRouter {
     let inst: Instance | undefined;
     // Whether `method` is one the plugin has: only those get their own metrics label.
     let known = declared?.includes(method) ?? false;
+    let idle: Sleeper | undefined;
     try {
       // Looked up per call: watch mode may have replaced the plugin since dispense().
       if (this.#ctx.closed())
@@ -119,6 +123,11 @@ export class CallRouter {
       const p = this.#ctx.plugin(name);
       if (!p) throw new PluginNotFoundError(name, this.#ctx.names());
       if (!satisfies(p.version, range)) throw new VersionMismatchError(name, range!, [p.version]);
+      idle = sleeperOf(p);
+      this.#ctx.idle.enter(idle);
+      // A lazy or idle-stopped plugin starts for this call (after a stop in progress ends);
+      // never once the manager is closing.
+      if (!this.#ctx.closed() && this.#ctx.idle.wakes(idle)) await p.start();
       inst = await p.acquire(
         options.whileRestarting ?? this.#ctx.options.whileRestarting,
         options.waitTimeout ?? this.#ctx.options.waitTimeout,
@@ -133,6 +142,7 @@ export class CallRouter {
       throw err;
     } finally {
       inst?.leave();
+      if (idle) this.#ctx.idle.leave(idle);
     }
   }
 }

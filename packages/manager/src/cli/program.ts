@@ -9,7 +9,15 @@ import { findConfig } from '../config-file.js';
 import { type ManagerOptions, PluginManager } from '../manager.js';
 import { conformanceCommand } from './conformance.js';
 import { bytes, colourState, duration, errorLines, table, toJson } from './format.js';
-import { run } from './run.js';
+import {
+  hostedAction,
+  hostedCall,
+  hostedInspect,
+  hostedList,
+  hostedLogs,
+  reachHost,
+} from './hosted.js';
+import { type ControlHook, run } from './run.js';
 import { scaffold } from './scaffold.js';
 
 interface GlobalOptions {
@@ -17,6 +25,13 @@ interface GlobalOptions {
   dir?: string[];
   cacheDir?: string;
   color?: boolean;
+  host?: string;
+}
+
+/** What a program embedding this CLI adds (the `plugwire` bin of @plugwire/control). */
+export interface CliHooks {
+  /** Serves the control plane of `plugwire run`'s manager; without it `run` serves none. */
+  control?: ControlHook;
 }
 
 const version = (
@@ -26,7 +41,7 @@ const version = (
 ).version;
 
 /** Runs the command line; resolves with the exit code. */
-export async function main(argv: readonly string[]): Promise<number> {
+export async function main(argv: readonly string[], hooks: CliHooks = {}): Promise<number> {
   let code = 0;
   const program = new Command('plugwire')
     .description(
@@ -43,6 +58,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       'cache for compiled, installed and cloned plugins (default: ~/.cache/plugwire)',
     )
     .option('--no-color', 'no colours (also: NO_COLOR=1)')
+    .option(
+      '--host <socket|url>',
+      'the running host to talk to (also: PLUGWIRE_HOST; default: the socket next to the plugin directory)',
+    )
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(pc.red(s)) });
   const globals = () => program.opts<GlobalOptions>();
@@ -79,6 +98,33 @@ export async function main(argv: readonly string[]): Promise<number> {
     );
 
   program
+    .command('logs')
+    .description('print the last log lines of a plugin of the running host')
+    .argument('<plugin>', 'plugin name')
+    .option('-n, --lines <n>', 'how many lines', '100')
+    .option('-f, --follow', 'keep printing new lines (Ctrl-C stops)')
+    .action(
+      act(async (name: string, o: { lines: string; follow?: boolean }) =>
+        hostedLogs((await host(globals(), true))!, name, o),
+      ),
+    );
+
+  for (const [action, what] of [
+    ['start', 'start a plugin of the running host (also one that failed)'],
+    ['stop', 'stop a plugin of the running host (calls in flight finish first)'],
+    ['restart', 'restart a plugin of the running host (a new process)'],
+    ['reload', 'reload a plugin of the running host from its source (hot upgrade)'],
+  ] as const) {
+    program
+      .command(action)
+      .description(what)
+      .argument('<plugin>', 'plugin name')
+      .action(
+        act(async (name: string) => hostedAction((await host(globals(), true))!, action, name)),
+      );
+  }
+
+  program
     .command('new')
     .description('scaffold a TypeScript plugin with a test that passes')
     .argument('<name>', 'plugin name: lower-case letters, digits, "-", "_", "."')
@@ -96,13 +142,33 @@ export async function main(argv: readonly string[]): Promise<number> {
       '--metrics-port <port>',
       'serve Prometheus metrics on 127.0.0.1:<port>/metrics (and /metrics.json)',
     )
+    .option(
+      '--control-port <port>',
+      'serve the control API and dashboard on 127.0.0.1:<port> too (bearer token in a 0600 file)',
+    )
+    .option(
+      '--no-control',
+      'serve no control socket (other plugwire commands cannot reach this host)',
+    )
     .action(
-      act((dir: string | undefined, o: { watch: boolean; live?: boolean; metricsPort?: string }) =>
-        run(() => open(globals(), { autoStart: true, ...(dir ? { dirs: [dir] } : {}) }), {
-          watch: o.watch,
-          live: o.live ?? Boolean(process.stdout.isTTY),
-          metricsPort: o.metricsPort === undefined ? undefined : Number(o.metricsPort),
-        }),
+      act(
+        (
+          dir: string | undefined,
+          o: {
+            watch: boolean;
+            live?: boolean;
+            metricsPort?: string;
+            controlPort?: string;
+            control: boolean;
+          },
+        ) =>
+          run(() => open(globals(), { autoStart: true, ...(dir ? { dirs: [dir] } : {}) }), {
+            watch: o.watch,
+            live: o.live ?? Boolean(process.stdout.isTTY),
+            metricsPort: o.metricsPort === undefined ? undefined : Number(o.metricsPort),
+            control: o.control ? hooks.control : undefined,
+            controlPort: o.controlPort === undefined ? undefined : Number(o.controlPort),
+          }),
       ),
     );
 
@@ -156,7 +222,17 @@ function fail(err: unknown): void {
   printError(pc.red('plugwire:'), err);
 }
 
+/** The running host for this command's plugin directories, if one runs (see hosted.ts). */
+async function host(g: GlobalOptions, required = false) {
+  const probe = open(g);
+  const dirs = probe.dirs;
+  await probe.close();
+  return reachHost(g.host, dirs, required);
+}
+
 async function list(g: GlobalOptions, o: { json?: boolean }): Promise<number> {
+  const h = await host(g);
+  if (h) return hostedList(h, o);
   const manager = open(g);
   try {
     const { plugins, errors } = await manager.loadAll();
@@ -200,6 +276,8 @@ async function list(g: GlobalOptions, o: { json?: boolean }): Promise<number> {
 }
 
 async function inspect(g: GlobalOptions, ref: string, o: { json?: boolean }): Promise<number> {
+  const h = await host(g);
+  if (h) return hostedInspect(h, ref, o);
   const manager = open(g);
   try {
     if (!(await loadFor(manager, ref))) return 1;
@@ -274,6 +352,8 @@ async function call(
     throw new Error(`the arguments must be JSON (an array for several): ${(err as Error).message}`);
   }
   const args = Array.isArray(parsed) ? parsed : [parsed];
+  const h = await host(g);
+  if (h) return hostedCall(h, ref, method, args, o);
   const manager = open(g);
   try {
     if (!(await loadFor(manager, ref))) return 1;

@@ -5,10 +5,20 @@ import pc from 'picocolors';
 import type { PluginManager, StateChange, WatchEvent } from '../manager.js';
 import { colourState, errorLines, firstLine, stateTable } from './format.js';
 
+/** Serves a control plane for the manager (given by @plugwire/control's bin). */
+export type ControlHook = (
+  manager: PluginManager,
+  o: { port: number | undefined },
+) => Promise<{ describe(): string[]; close(): Promise<void> }>;
+
 export interface RunOptions {
   watch: boolean;
   live: boolean;
   metricsPort: number | undefined;
+  /** Serves the control API; undefined serves none. */
+  control?: ControlHook | undefined;
+  /** Also serve the control plane on 127.0.0.1 at this port. */
+  controlPort?: number | undefined;
 }
 
 // Event lines under the live table: enough for an error with its file:line:col and a few
@@ -66,6 +76,17 @@ export async function run(open: () => PluginManager, o: RunOptions): Promise<num
   manager.on('warning', (err) => eventError(pc.yellow('warning'), err));
 
   if (!o.live) out(header(manager, o));
+  // Before loading: a command in another terminal finds this host while plugins still load.
+  let control: Awaited<ReturnType<ControlHook>> | undefined;
+  if (o.control) {
+    try {
+      control = await o.control(manager, { port: o.controlPort });
+      for (const line of control.describe()) event(line);
+    } catch (err) {
+      // Without its control plane the host still runs its plugins; say why it is missing.
+      event(`${pc.yellow('warning')} no control API: ${firstLine((err as Error).message)}`);
+    }
+  }
   const { errors } = await manager.loadAll();
   for (const e of errors) eventError(pc.red('✗'), e.error);
   if (o.watch) await manager.watch();
@@ -81,6 +102,7 @@ export async function run(open: () => PluginManager, o: RunOptions): Promise<num
   if (o.live) await draw();
   closing = true;
   out(`plugwire run: ${got}, stopping ${manager.list().length} plugin(s)`);
+  await control?.close();
   await manager.close();
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   process.off('SIGINT', onSignal);
