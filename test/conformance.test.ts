@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { goBuild, goMissing, SDK_PACKAGES } from '../scripts/go.mjs';
 import { checkLeaks } from './helpers.js';
 
-const CLI = fileURLToPath(new URL('../packages/manager/bin/plugwire.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../packages/control/bin/plugwire.js', import.meta.url));
 const TS_PLUGIN = fileURLToPath(new URL('../examples/dist/conformance/plugin.js', import.meta.url));
 const GO_SRC = fileURLToPath(new URL('../examples/go-conformance', import.meta.url));
 /** Items per run: start, 13 checks, the host-gone check. */
