@@ -15,11 +15,12 @@ import { checkLeaks } from './helpers.js';
 checkLeaks();
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
-// The manager too: it ships the `plugwire` command.
-const packages = ['mux', 'rpc', 'core', 'sdk', 'manager'];
+// The manager and the control plane too: control ships the `plugwire` command (the CLI's code
+// is the manager's).
+const packages = ['mux', 'rpc', 'core', 'sdk', 'manager', 'control'];
 let scratch: string;
 
-// Its own deadline: npm install of five tarballs and their dependencies can take longer
+// Its own deadline: npm install of six tarballs and their dependencies can take longer
 // than a test's (scripts/test.mjs) under load.
 before(
   async () => {
@@ -54,6 +55,7 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 test('npm pack gives tarballs with dist, types and a README, and no tests', async () => {
   const tarballs = readdirSync(join(scratch, 'tarballs')).sort();
   assert.deepEqual(tarballs, [
+    'plugwire-control-0.1.0.tgz',
     'plugwire-core-0.1.0.tgz',
     'plugwire-manager-0.1.0.tgz',
     'plugwire-mux-0.1.0.tgz',
@@ -63,7 +65,7 @@ test('npm pack gives tarballs with dist, types and a README, and no tests', asyn
   for (const p of packages) {
     const dir = join(scratch, 'node_modules', '@plugwire', p);
     const entries = readdirSync(dir).sort();
-    const bin = p === 'manager' ? ['bin'] : []; // the `plugwire` command's stub
+    const bin = p === 'control' ? ['bin'] : []; // the `plugwire` command's stub
     assert.deepEqual(entries, ['README.md', ...bin, 'dist', 'package.json', 'src'], p);
     assert.ok(readdirSync(join(dir, 'dist')).includes('index.d.ts'), `${p} has types`);
     assert.ok(!readdirSync(join(dir, 'dist')).some((f) => f.endsWith('.tsbuildinfo')), p);
@@ -88,7 +90,7 @@ await conn.close();
   assert.equal(stdout.trim(), 'hi pack function function function');
 });
 
-test('the installed manager runs the plugwire command', async () => {
+test('the installed control package runs the plugwire command', async () => {
   const bin = join(scratch, 'node_modules', '.bin', 'plugwire');
   const { stdout } = await run(bin, ['--version'], { cwd: scratch });
   assert.equal(stdout.trim(), '0.1.0');
@@ -137,7 +139,7 @@ export { v, r, s, PluginExitedError };
   assert.equal(result, '');
 });
 
-test("the manager's plugwire command runs from the tarball and calls a plugin", async () => {
+test('the plugwire command runs from the tarball and calls a plugin', async () => {
   const bin = join(scratch, 'node_modules', '.bin', 'plugwire');
   const { stdout: version } = await run(bin, ['--version'], { cwd: scratch });
   assert.equal(version.trim(), '0.1.0');
