@@ -40,11 +40,15 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** tsx's cache dir: tsx opens it when it first compiles a file, which may be during a test. */
+const TSX_CACHE = join(tmpdir(), 'tsx-');
+
 function openFds(): string[] {
   const fds: string[] = [];
   for (const fd of readdirSync('/proc/self/fd')) {
     try {
-      fds.push(`${fd}:${readlinkSync(`/proc/self/fd/${fd}`)}`);
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (!target.startsWith(TSX_CACHE)) fds.push(`${fd}:${target}`);
     } catch {
       // the fd of the readdir itself
     }
