@@ -56,6 +56,17 @@ function openFds(): string[] {
   return fds;
 }
 
+/** SIGKILL to `pid` and its process group (plugwire starts plugins as group leaders). */
+function killGroup(pid: number): void {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, 'SIGKILL');
+    } catch {
+      // no such group (not a leader), or gone
+    }
+  }
+}
+
 /** Active handles by type (sockets, pipes, servers, processes, timers). */
 function handles(): Map<string, number> {
   const counts = new Map<string, number>();
@@ -162,19 +173,34 @@ export function checkLeaks(): { socketDir: string } {
         errors.push(err);
       }
     }
-    if (errors.length > 0) throw errors[0];
-    await eventually(
-      () => {
-        const left = childPids().filter((p) => !children.includes(p));
-        assert.deepEqual(left, [], 'child processes left running');
-        assert.deepEqual(readdirSync(socketDir), [], 'socket directories left behind');
-        const leakedFds = openFds().filter((f) => !fds.includes(f));
-        assert.deepEqual(leakedFds, [], 'file descriptors left open');
-        assert.deepEqual(grown(before), [], 'handles left active');
-      },
-      EVENTUALLY_MS,
-      'the test to leave nothing behind',
-    );
+    try {
+      await eventually(
+        () => {
+          const left = childPids().filter((p) => !children.includes(p));
+          assert.deepEqual(left, [], 'child processes left running');
+          assert.deepEqual(readdirSync(socketDir), [], 'socket directories left behind');
+          const leakedFds = openFds().filter((f) => !fds.includes(f));
+          assert.deepEqual(leakedFds, [], 'file descriptors left open');
+          assert.deepEqual(grown(before), [], 'handles left active');
+        },
+        EVENTUALLY_MS,
+        'the test to leave nothing behind',
+      );
+    } catch (err) {
+      errors.push(err);
+    }
+    if (errors.length === 0) return;
+    // Reported now; but processes a failed or timed-out test left would keep this file's
+    // process (and so the whole run) alive for ever: SIGKILL them, with their groups.
+    const left = childPids().filter((p) => !children.includes(p));
+    for (const pid of left) killGroup(pid);
+    await eventually(() =>
+      assert.deepEqual(
+        childPids().filter((p) => left.includes(p)),
+        [],
+      ),
+    ).catch(() => {});
+    throw errors[0];
   });
   after(() => rmSync(socketDir, { recursive: true, force: true }));
   return { socketDir };
