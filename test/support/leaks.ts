@@ -90,8 +90,8 @@ function grown(before: Map<string, number>): string[] {
 
 /**
  * Waits until `check` passes, giving the event loop turns to deliver close events; after
- * `ms` fails with the last assertion, prefixed with `what` was awaited. For conditions with
- * no event to wait on.
+ * `ms` fails with the last assertion, prefixed with how long and (given `what`) what was
+ * awaited. For conditions with no event to wait on.
  */
 export async function eventually(
   check: () => void,
@@ -105,8 +105,8 @@ export async function eventually(
       return;
     } catch (err) {
       if (Date.now() > deadline) {
-        if (what === undefined || !(err instanceof Error)) throw err;
-        err.message = `gave up after ${ms} ms waiting for ${what}: ${err.message}`;
+        if (!(err instanceof Error)) throw err;
+        err.message = `gave up after ${ms} ms${what ? ` waiting for ${what}` : ''}: ${err.message}`;
         throw err;
       }
       await new Promise((r) => setTimeout(r, 10));
