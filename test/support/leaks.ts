@@ -40,16 +40,31 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** tsx's cache dir: tsx opens it when it first compiles a file, which may be during a test. */
+const TSX_CACHE = join(tmpdir(), 'tsx-');
+
 function openFds(): string[] {
   const fds: string[] = [];
   for (const fd of readdirSync('/proc/self/fd')) {
     try {
-      fds.push(`${fd}:${readlinkSync(`/proc/self/fd/${fd}`)}`);
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (!target.startsWith(TSX_CACHE)) fds.push(`${fd}:${target}`);
     } catch {
       // the fd of the readdir itself
     }
   }
   return fds;
+}
+
+/** SIGKILL to `pid` and its process group (plugwire starts plugins as group leaders). */
+function killGroup(pid: number): void {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, 'SIGKILL');
+    } catch {
+      // no such group (not a leader), or gone
+    }
+  }
 }
 
 /** Active handles by type (sockets, pipes, servers, processes, timers). */
@@ -75,8 +90,8 @@ function grown(before: Map<string, number>): string[] {
 
 /**
  * Waits until `check` passes, giving the event loop turns to deliver close events; after
- * `ms` fails with the last assertion, prefixed with `what` was awaited. For conditions with
- * no event to wait on.
+ * `ms` fails with the last assertion, prefixed with how long and (given `what`) what was
+ * awaited. For conditions with no event to wait on.
  */
 export async function eventually(
   check: () => void,
@@ -90,8 +105,8 @@ export async function eventually(
       return;
     } catch (err) {
       if (Date.now() > deadline) {
-        if (what === undefined || !(err instanceof Error)) throw err;
-        err.message = `gave up after ${ms} ms waiting for ${what}: ${err.message}`;
+        if (!(err instanceof Error)) throw err;
+        err.message = `gave up after ${ms} ms${what ? ` waiting for ${what}` : ''}: ${err.message}`;
         throw err;
       }
       await new Promise((r) => setTimeout(r, 10));
@@ -158,19 +173,34 @@ export function checkLeaks(): { socketDir: string } {
         errors.push(err);
       }
     }
-    if (errors.length > 0) throw errors[0];
-    await eventually(
-      () => {
-        const left = childPids().filter((p) => !children.includes(p));
-        assert.deepEqual(left, [], 'child processes left running');
-        assert.deepEqual(readdirSync(socketDir), [], 'socket directories left behind');
-        const leakedFds = openFds().filter((f) => !fds.includes(f));
-        assert.deepEqual(leakedFds, [], 'file descriptors left open');
-        assert.deepEqual(grown(before), [], 'handles left active');
-      },
-      EVENTUALLY_MS,
-      'the test to leave nothing behind',
-    );
+    try {
+      await eventually(
+        () => {
+          const left = childPids().filter((p) => !children.includes(p));
+          assert.deepEqual(left, [], 'child processes left running');
+          assert.deepEqual(readdirSync(socketDir), [], 'socket directories left behind');
+          const leakedFds = openFds().filter((f) => !fds.includes(f));
+          assert.deepEqual(leakedFds, [], 'file descriptors left open');
+          assert.deepEqual(grown(before), [], 'handles left active');
+        },
+        EVENTUALLY_MS,
+        'the test to leave nothing behind',
+      );
+    } catch (err) {
+      errors.push(err);
+    }
+    if (errors.length === 0) return;
+    // Reported now; but processes a failed or timed-out test left would keep this file's
+    // process (and so the whole run) alive for ever: SIGKILL them, with their groups.
+    const left = childPids().filter((p) => !children.includes(p));
+    for (const pid of left) killGroup(pid);
+    await eventually(() =>
+      assert.deepEqual(
+        childPids().filter((p) => left.includes(p)),
+        [],
+      ),
+    ).catch(() => {});
+    throw errors[0];
   });
   after(() => rmSync(socketDir, { recursive: true, force: true }));
   return { socketDir };
