@@ -531,3 +531,34 @@ test('a method that returns a plain value or throws is answered without a promis
   assert.equal(err.message, 'no');
   await conn.close();
 });
+
+test('a returned class instance is a copy of its data; a returned proxy() is a reference', async () => {
+  class Session {
+    user = 'ada';
+    hits = 0;
+    hit() {
+      return ++this.hits;
+    }
+  }
+  const session = new Session();
+  const sessions = definePlugin<{ copy(): Session; live(): Session }>({
+    name: 'sessions',
+    methods: ['copy', 'live'],
+  });
+  const conn = await connect({
+    server: {
+      plugins: {
+        sessions: sessions.implement({ copy: () => session, live: () => proxy(session) }),
+      },
+    },
+  });
+  const s = await conn.dispense(sessions);
+  const copy = (await s.copy()) as unknown as Record<string, unknown>;
+  assert.deepEqual({ ...copy }, { user: 'ada', hits: 0 });
+  assert.equal(copy.hit, undefined, 'a copy has no methods');
+  const live = (await s.live()) as unknown as { hit(): Promise<number>; release(): void };
+  assert.equal(await live.hit(), 1);
+  assert.equal(session.hits, 1, 'the call reached the plugin object');
+  live.release();
+  await conn.close();
+});
