@@ -562,3 +562,28 @@ test('a returned class instance is a copy of its data; a returned proxy() is a r
   live.release();
   await conn.close();
 });
+
+test('a call with more than 64 callbacks is refused before anything is sent', async () => {
+  const many = definePlugin<{ take(...fns: Array<() => void>): number }>({
+    name: 'many',
+    methods: ['take'],
+  });
+  let called = false;
+  const conn = await connect({
+    server: {
+      plugins: {
+        many: many.implement({
+          take: () => {
+            called = true;
+            return 0;
+          },
+        }),
+      },
+    },
+  });
+  const m = await conn.dispense(many);
+  const fns = Array.from({ length: 65 }, () => () => {});
+  await assert.rejects(m.take(...fns), /at most 64/);
+  assert.equal(called, false);
+  await conn.close();
+});
