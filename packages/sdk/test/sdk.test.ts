@@ -587,3 +587,26 @@ test('a call with more than 64 callbacks is refused before anything is sent', as
   assert.equal(called, false);
   await conn.close();
 });
+
+test('definePlugin refuses a method list with a name JavaScript itself looks up', () => {
+  for (const name of ['then', 'constructor', '__proto__', 'toString', 'toJSON']) {
+    assert.throws(
+      () => definePlugin<Record<string, () => void>>({ name: 'bad', methods: [name] }),
+      (e: unknown) => e instanceof TypeError && /reserved/.test((e as Error).message),
+      name,
+    );
+  }
+});
+
+test('a client without a method list is not a thenable and keeps Object names local', async () => {
+  const loose = definePlugin<Greeter>({ name: 'greeter' });
+  const conn = await connect({
+    server: { plugins: { greeter: loose.implement(new EnglishGreeter()) } },
+  });
+  const g = (await conn.dispense(loose)) as unknown as Record<string, unknown>;
+  assert.equal(g.then, undefined);
+  assert.equal(g.toJSON, undefined);
+  assert.equal(String(g), '[object Object]', 'toString is Object.prototype.toString');
+  assert.equal(typeof g.greet, 'function');
+  await conn.close();
+});
