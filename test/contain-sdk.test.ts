@@ -330,3 +330,18 @@ test('a plugin refuses a thenable object from its host and answers the call', de
     assert.equal(await probe.request('describe', [1]), 'number', 'the plugin goes on');
   }),
 );
+
+test(
+  'a plugin refuses a call that carries more than 64 remote values, before dialling any',
+  deadline,
+  () =>
+    withPlugin('sdk-target-plugin', { probe: rawProbe }, async (c) => {
+      const { peer: probe } = (await c.dispense('probe')) as ReturnType<typeof rawProbe.client>;
+      const markers = Array.from({ length: 65 }, (_, i) => ({ $plugwire: 'fn', id: 1001 + 2 * i }));
+      const err = await probe
+        .request('describe', markers, { timeout: 5_000 })
+        .catch((e: unknown) => e);
+      assert.ok(err instanceof RpcError, `got ${err}`);
+      assert.equal((err.data as { code?: string }).code, 'PLUGWIRE_INVALID_MARKER');
+    }),
+);

@@ -58,8 +58,18 @@ class CallScope {
 
 // ---- marshalling: values out -----------------------------------------------------------
 
-/** Replaces special values (top level only) by markers and serves them on the broker. */
+/**
+ * Replaces special values (top level only) by markers and serves them on the broker.
+ * @throws TypeError for more than MAX_MARKERS_PER_MESSAGE of them, which the receiver refuses.
+ */
 function marshalValues(args: readonly unknown[], wire: Wire, scope: CallScope): unknown[] {
+  let n = 0;
+  for (const a of args) if (kindOf(a) !== undefined) n++;
+  if (n > MAX_MARKERS_PER_MESSAGE) {
+    throw new TypeError(
+      `a call passes ${n} functions, references or streams; at most ${MAX_MARKERS_PER_MESSAGE}`,
+    );
+  }
   return args.map((a) => marshal(a, wire, scope));
 }
 

@@ -534,3 +534,82 @@ test('a method that returns a plain value or throws is answered without a promis
   assert.equal(err.message, 'no');
   await conn.close();
 });
+
+test('a returned class instance is a copy of its data; a returned proxy() is a reference', async () => {
+  class Session {
+    user = 'ada';
+    hits = 0;
+    hit() {
+      return ++this.hits;
+    }
+  }
+  const session = new Session();
+  const sessions = definePlugin<{ copy(): Session; live(): Session }>({
+    name: 'sessions',
+    methods: ['copy', 'live'],
+  });
+  const conn = await connect({
+    server: {
+      plugins: {
+        sessions: sessions.implement({ copy: () => session, live: () => proxy(session) }),
+      },
+    },
+  });
+  const s = await conn.dispense(sessions);
+  const copy = (await s.copy()) as unknown as Record<string, unknown>;
+  assert.deepEqual({ ...copy }, { user: 'ada', hits: 0 });
+  assert.equal(copy.hit, undefined, 'a copy has no methods');
+  const live = (await s.live()) as unknown as { hit(): Promise<number>; release(): void };
+  assert.equal(await live.hit(), 1);
+  assert.equal(session.hits, 1, 'the call reached the plugin object');
+  live.release();
+  await conn.close();
+});
+
+test('a call with more than 64 callbacks is refused before anything is sent', async () => {
+  const many = definePlugin<{ take(...fns: Array<() => void>): number }>({
+    name: 'many',
+    methods: ['take'],
+  });
+  let called = false;
+  const conn = await connect({
+    server: {
+      plugins: {
+        many: many.implement({
+          take: () => {
+            called = true;
+            return 0;
+          },
+        }),
+      },
+    },
+  });
+  const m = await conn.dispense(many);
+  const fns = Array.from({ length: 65 }, () => () => {});
+  await assert.rejects(m.take(...fns), /at most 64/);
+  assert.equal(called, false);
+  await conn.close();
+});
+
+test('definePlugin refuses a method list with a name JavaScript itself looks up', () => {
+  for (const name of ['then', 'constructor', '__proto__', 'toString', 'toJSON']) {
+    assert.throws(
+      () => definePlugin<Record<string, () => void>>({ name: 'bad', methods: [name] }),
+      (e: unknown) => e instanceof TypeError && /reserved/.test((e as Error).message),
+      name,
+    );
+  }
+});
+
+test('a client without a method list is not a thenable and keeps Object names local', async () => {
+  const loose = definePlugin<Greeter>({ name: 'greeter' });
+  const conn = await connect({
+    server: { plugins: { greeter: loose.implement(new EnglishGreeter()) } },
+  });
+  const g = (await conn.dispense(loose)) as unknown as Record<string, unknown>;
+  assert.equal(g.then, undefined);
+  assert.equal(g.toJSON, undefined);
+  assert.equal(String(g), '[object Object]', 'toString is Object.prototype.toString');
+  assert.equal(typeof g.greet, 'function');
+  await conn.close();
+});
