@@ -42,10 +42,20 @@ type connOptions struct {
 	log           hclog.Logger
 }
 
-func yamuxConfig(log hclog.Logger) *yamux.Config {
+// connectionWriteTimeout bounds a write that waits for the connection, and the answer to a
+// keepalive ping. yamux's 10 s took a host busy encoding a 40 MiB message on a loaded machine
+// (load average 30 on 2 cores) for a dead one.
+const connectionWriteTimeout = 30 * time.Second
+
+// yamuxConfig is yamux's default configuration, quieter and more patient. The plugin sends
+// no keepalive pings of its own: its host's death shows as EOF on stdin and the end of the
+// connection (protocol.md §1, §9), and the host pings it (§5).
+func yamuxConfig(log hclog.Logger, plugin bool) *yamux.Config {
 	cfg := yamux.DefaultConfig()
 	// yamux's own "[ERR] yamux: ..." lines become debug records, not stderr text.
 	cfg.LogOutput = log.StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})
+	cfg.ConnectionWriteTimeout = connectionWriteTimeout
+	cfg.EnableKeepAlive = !plugin
 	return cfg
 }
 
@@ -60,7 +70,7 @@ type pluginConn struct {
 }
 
 func servePluginConn(conn net.Conn, o connOptions, services map[string]*service, cfg *ServeConfig, quit func()) (*pluginConn, error) {
-	session, err := yamux.Server(conn, yamuxConfig(o.log))
+	session, err := yamux.Server(conn, yamuxConfig(o.log, true))
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +188,7 @@ type hostConn struct {
 }
 
 func newHostConn(conn io.ReadWriteCloser, o connOptions) (*hostConn, error) {
-	session, err := yamux.Client(conn, yamuxConfig(o.log))
+	session, err := yamux.Client(conn, yamuxConfig(o.log, false))
 	if err != nil {
 		return nil, err
 	}

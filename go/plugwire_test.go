@@ -538,8 +538,8 @@ func TestHostile_aTruncatedMsgpackMessageIsAParseError(t *testing.T) {
 
 func brokerPair(t *testing.T, timeout time.Duration) (*broker, *broker) {
 	a, b := net.Pipe()
-	cs, _ := yamux.Client(a, yamuxConfig(hclog.NewNullLogger()))
-	ss, _ := yamux.Server(b, yamuxConfig(hclog.NewNullLogger()))
+	cs, _ := yamux.Client(a, yamuxConfig(hclog.NewNullLogger(), false))
+	ss, _ := yamux.Server(b, yamuxConfig(hclog.NewNullLogger(), true))
 	hb, pb := newBroker(cs, true, timeout), newBroker(ss, false, timeout)
 	go func() {
 		for {
@@ -706,4 +706,17 @@ func TestCall_aValueThatCannotTravelFailsTheCallBeforeItIsSent(t *testing.T) {
 			t.Fatalf("a func of a shape that cannot be served: %v", err)
 		}
 	})
+}
+
+func TestYamux_thePluginLeavesLivenessToItsHostAndWaitsLongerThanYamuxsTenSeconds(t *testing.T) {
+	plugin, host := yamuxConfig(hclog.NewNullLogger(), true), yamuxConfig(hclog.NewNullLogger(), false)
+	if plugin.EnableKeepAlive {
+		t.Error("the plugin pings its host: a busy host would be taken for a dead one")
+	}
+	if !host.EnableKeepAlive {
+		t.Error("the host does not ping its plugin")
+	}
+	if plugin.ConnectionWriteTimeout < 30*time.Second || host.ConnectionWriteTimeout < 30*time.Second {
+		t.Errorf("write timeouts %s, %s: yamux's 10 s is too short on a loaded machine", plugin.ConnectionWriteTimeout, host.ConnectionWriteTimeout)
+	}
 }
