@@ -187,3 +187,18 @@ test('FrameWriter fails a message far over the limit before allocating room for 
   assert.throws(() => writer.ensure(2 ** 31), MessageTooLargeError);
   writer.abortFrame();
 });
+
+test('the tail of a large read that starts a frame is copied: holding it does not hold the read', () => {
+  const { decoder, frames } = collector(1024 * 1024);
+  const before = liveArrayBuffers();
+  let read: Buffer | null = Buffer.alloc(256 * 1024);
+  const first = 256 * 1024 - 4 - 10; // one whole frame, then 10 bytes of the next one
+  read.writeUInt32BE(first - 4, 0);
+  read.writeUInt32BE(1000, first);
+  decoder.push(read);
+  read = null;
+  frames.length = 0;
+  const held = liveArrayBuffers() - before;
+  assert.equal(decoder.bufferedBytes, 14);
+  assert.ok(held < 64 * 1024, `14 bytes of a partial frame keep ${held} bytes alive`);
+});
