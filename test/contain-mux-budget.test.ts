@@ -51,8 +51,12 @@ test('twelve streams of partial 4 MiB messages hold no more than the host budget
   await eventually(() => assert.equal(reasons.length, streams - 2), 10_000);
   for (const r of reasons)
     assert.equal((r as { code?: string }).code, 'PLUGWIRE_RPC_RECEIVE_BUDGET');
-  const grown = (arrayBuffers() - before) / MiB;
-  assert.ok(grown < 12, `the host holds ${grown.toFixed(1)} MiB more (budget 8 MiB)`);
+  // Freed buffers leave the count when V8's sweeper gets to them, later on a busy machine:
+  // what must hold is that the host settles under the bound (on f98a714 it held 36 MiB).
+  await eventually(() => {
+    const grown = (arrayBuffers() - before) / MiB;
+    assert.ok(grown < 12, `the host holds ${grown.toFixed(1)} MiB more (budget 8 MiB)`);
+  }, 5000);
   // The connection itself is fine: the two peers within the budget are still open.
   assert.equal(peers.filter((p) => !p.closed).length, 2);
   assert.equal(client.state, 'running');

@@ -73,6 +73,7 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly #opening: Deadlines<Stream>;
   #openQueue: Stream[] = [];
   #openQueueHead = 0;
+  #granting = false;
   /** Streams we half-closed, waiting for the peer's FIN (streamCloseTimeout). */
   readonly #halfClosed: Deadlines<Stream>;
 
@@ -207,8 +208,22 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Gives the open slots freed by ACKs (or ended streams) to the streams waiting, in order. */
   #grantOpens(): void {
+    // A grant can end a stream at once (a write failing), which frees a slot and calls this
+    // again: the loop already running picks that slot up.
+    if (this.#granting) return;
+    this.#granting = true;
+    try {
+      this.#grantWaiting();
+    } finally {
+      this.#granting = false;
+    }
+  }
+
+  #grantWaiting(): void {
     const queue = this.#openQueue;
+    // The teardown empties the queue (a new array): stop there.
     while (
+      this.#openQueue === queue &&
       this.#openQueueHead < queue.length &&
       this.#opening.size < this.#options.maxPendingOpens
     ) {
@@ -218,7 +233,7 @@ export class Session extends EventEmitter<SessionEvents> {
       this.#opening.add(stream);
       stream._grant();
     }
-    if (this.#openQueueHead === queue.length) {
+    if (this.#openQueue === queue && this.#openQueueHead === queue.length) {
       this.#openQueue = [];
       this.#openQueueHead = 0;
     }

@@ -213,7 +213,10 @@ export class Stream extends Duplex {
       this.#wantsData = this.push(piece);
       this.#creditReadBytes();
     } else {
-      this.#queue.push(piece);
+      // Held until the application reads: a piece that is a small part of the connection's
+      // read is copied, so that a window of tiny frames cannot keep many whole reads alive
+      // (each piece is a view of the chunk it arrived in).
+      this.#queue.push(piece.byteLength * 2 < piece.buffer.byteLength ? Buffer.from(piece) : piece);
       this.#queuedBytes += piece.length;
     }
   }

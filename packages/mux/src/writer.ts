@@ -41,6 +41,9 @@ export class FrameWriter {
   #slabEnd = 0;
   #drainWaiters: Array<(err?: Error | null) => void> = [];
   #writeTimer: NodeJS.Timeout | undefined;
+  /** Bytes handed to the connection so far, and how many of them it had taken when the write timer was armed. */
+  #pushed = 0;
+  #takenAtArm = 0;
 
   /** `onTimeout` is called when the connection took no writes for `timeout` ms. */
   constructor(conn: Duplex, timeout: number, onTimeout: (err: Error) => void) {
@@ -94,8 +97,15 @@ export class FrameWriter {
     }
   }
 
+  /** Bytes the connection has taken from us (passed on, no longer in its buffer). */
+  #taken(): number {
+    return this.#pushed - this.#conn.writableLength;
+  }
+
   #push(buf: Buffer): void {
+    this.#pushed += buf.length;
     if (!this.#conn.write(buf) && this.#writeTimer === undefined) {
+      this.#takenAtArm = this.#taken();
       this.#writeTimer = setTimeout(this.#onWriteTimeout, this.#timeout);
     }
   }
@@ -194,6 +204,15 @@ export class FrameWriter {
 
   readonly #onWriteTimeout = (): void => {
     this.#writeTimer = undefined;
+    // A connection that took some of our bytes is slow, not stuck: 'drain' comes only once
+    // its whole buffer is below the high-water mark, which a loaded peer may take longer than
+    // the timeout to reach while it keeps reading. Only no progress at all is a dead peer.
+    const taken = this.#taken();
+    if (taken > this.#takenAtArm) {
+      this.#takenAtArm = taken;
+      this.#writeTimer = setTimeout(this.#onWriteTimeout, this.#timeout);
+      return;
+    }
     this.#onTimeout(new WriteTimeoutError(this.#timeout));
   };
 }

@@ -24,6 +24,21 @@ export function liveArrayBuffers(): number {
   return process.memoryUsage().arrayBuffers;
 }
 
+/**
+ * How many bytes of buffers are live beyond `base`, once freed ones have left the count:
+ * V8 frees the memory of dead ArrayBuffers on a background thread, which a loaded machine
+ * may run late, so a reading at or over `bound` is taken again (a few times, 25 ms apart)
+ * before it counts. Memory that is really held never drops under the bound.
+ */
+export async function settledGrowth(base: number, bound: number): Promise<number> {
+  let grown = liveArrayBuffers() - base;
+  for (let i = 0; i < 20 && grown >= bound; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    grown = Math.min(grown, liveArrayBuffers() - base);
+  }
+  return grown;
+}
+
 /** A connected client/server session pair over an in-memory duplex pair. */
 export function sessionPair(
   clientOptions: SessionOptions = {},

@@ -14,8 +14,9 @@ import {
   StreamCloseTimeoutError,
   StreamOpenTimeoutError,
 } from '../src/errors.js';
+import { encodeFrame } from '../src/frame.js';
 import { Session } from '../src/session.js';
-import { duplexPair, type RawFrame, rawPair } from './helpers.js';
+import { duplexPair, liveArrayBuffers, type RawFrame, rawPair, settledGrowth } from './helpers.js';
 
 /** A hang fails the test rather than the suite (old code never closes, for one). */
 const T = { timeout: 10_000 };
@@ -313,3 +314,36 @@ test('limits that cannot be honoured are refused with a RangeError naming the op
   });
   session.destroy();
 });
+
+test(
+  'tiny frames for a stream nobody reads do not keep the large reads they arrived in',
+  T,
+  async (t) => {
+    const { session, peer } = rawPair('server', { maxStreamWindowSize: 8 * 1024 * 1024 });
+    t.after(() => session.destroy());
+    peer.send(FrameType.WindowUpdate, Flag.SYN, 1, 0); // read by the test
+    peer.send(FrameType.WindowUpdate, Flag.SYN, 3, 0); // never read
+    const read = await session.acceptStream();
+    const idle = await session.acceptStream();
+    read.resume();
+    const before = liveArrayBuffers();
+    const n = 64;
+    for (let i = 0; i < n; i++) {
+      // One 60 KiB write per frame pair, as one socket read would deliver it.
+      peer.sendBytes(
+        Buffer.concat([
+          encodeFrame(FrameType.Data, 0, 3, Buffer.alloc(1)),
+          encodeFrame(FrameType.Data, 0, 1, Buffer.alloc(60 * 1024)),
+        ]),
+      );
+    }
+    let got = 0;
+    read.on('data', (c: Buffer) => {
+      got += c.length;
+    });
+    while (got < n * 60 * 1024) await new Promise((r) => setImmediate(r));
+    const held = await settledGrowth(before, 1024 * 1024);
+    assert.ok(held < 1024 * 1024, `${n} unread bytes keep ${held} bytes alive`);
+    assert.equal(idle.readableLength, 0, 'nothing was read from the idle stream');
+  },
+);

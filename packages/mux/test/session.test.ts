@@ -557,6 +557,34 @@ test('a connection that stops taking writes closes the session with WriteTimeout
   assert.equal(err.code, 'PLUGWIRE_MUX_WRITE_TIMEOUT');
 });
 
+test('a connection that takes writes slowly but steadily is not timed out', async () => {
+  // Each write completes 15 ms after the last: 'drain' comes only when all ~40 are done,
+  // long after the 300 ms timeout, but the connection was never stuck.
+  let busy = Promise.resolve();
+  const slow = new Duplex({
+    read() {},
+    write(_chunk, _e, cb) {
+      busy = busy.then(() => new Promise((r) => setTimeout(r, 15))).then(() => cb());
+    },
+    writableHighWaterMark: 16,
+  });
+  const session = new Session(slow, 'client', {
+    enableKeepAlive: false,
+    connectionWriteTimeout: 300,
+    maxPendingOpens: 100,
+  });
+  const written = Array.from({ length: 20 }, () => {
+    const s = session.openStream();
+    s.on('error', () => {});
+    return new Promise<void>((resolve, reject) =>
+      s.write(Buffer.alloc(1024), (err) => (err ? reject(err) : resolve())),
+    );
+  });
+  await Promise.all(written);
+  assert.equal(session.state, 'open', `closed: ${session.closeError}`);
+  session.destroy();
+});
+
 test('writes finish on a connection that takes every write at once (no drain ever comes)', async () => {
   // A socket whose kernel buffer has room completes writes synchronously; write() then
   // returns true however large the chunk, and no 'drain' follows. Writers held back

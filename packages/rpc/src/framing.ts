@@ -238,7 +238,7 @@ export class FrameDecoder {
       return;
     }
     this.take(chunk.length);
-    this.chunks.push(chunk);
+    this.chunks.push(keep(chunk));
     this.buffered += chunk.length;
     if (this.bodyLength < 0) {
       if (this.buffered < FRAME_HEADER_SIZE) return;
@@ -293,7 +293,7 @@ export class FrameDecoder {
 
   private hold(chunk: Buffer, offset: number, bodyLength: number): void {
     this.take(chunk.length - offset);
-    this.chunks.push(offset === 0 ? chunk : chunk.subarray(offset));
+    this.chunks.push(keep(offset === 0 ? chunk : chunk.subarray(offset)));
     this.buffered = chunk.length - offset;
     this.bodyLength = bodyLength;
   }
@@ -333,4 +333,16 @@ export class FrameDecoder {
     }
     return length;
   }
+}
+
+/**
+ * A piece of input to hold until its frame completes. A view keeps its whole underlying
+ * buffer alive: the tail of a 64 KiB socket read, or a yamux payload of a few bytes between
+ * other streams' frames, would hold the whole read. Such a piece (under half of its buffer)
+ * is copied, so that what the decoder holds — and what a ReceiveBudget counts — is what it
+ * keeps alive, within a factor of two. Whole reads, the bulk of a large message, are kept
+ * as they are.
+ */
+function keep(piece: Buffer): Buffer {
+  return piece.byteLength * 2 < piece.buffer.byteLength ? Buffer.from(piece) : piece;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { MessageTooLargeError } from '../src/errors.js';
 import { encodeFrame, FrameDecoder, FrameWriter } from '../src/framing.js';
-import { assertNoLeaks, liveArrayBuffers } from './helpers.js';
+import { assertNoLeaks, liveArrayBuffers, settledGrowth } from './helpers.js';
 
 after(assertNoLeaks);
 
@@ -101,7 +101,7 @@ test('a too-large header split across chunks is rejected when its fourth byte ar
   assert.throws(() => decoder.push(Buffer.from([0x01])), MessageTooLargeError);
 });
 
-test('an incomplete frame holds only the bytes that arrived, not what its header claims', () => {
+test('an incomplete frame holds only the bytes that arrived, not what its header claims', async () => {
   const { decoder } = collector(64 * 1024 * 1024);
   const header = Buffer.alloc(4);
   header.writeUInt32BE(64 * 1024 * 1024);
@@ -109,7 +109,7 @@ test('an incomplete frame holds only the bytes that arrived, not what its header
   const before = liveArrayBuffers();
   decoder.push(header);
   decoder.push(body);
-  const held = liveArrayBuffers() - before;
+  const held = await settledGrowth(before, 1024 * 1024);
   assert.ok(held < 1024 * 1024, `the decoder allocated ${held} bytes for 14 that arrived`);
   assert.equal(decoder.bufferedBytes, 14);
   assert.equal(decoder.atFrameBoundary, false);
@@ -186,4 +186,19 @@ test('FrameWriter fails a message far over the limit before allocating room for 
   writer.beginFrame();
   assert.throws(() => writer.ensure(2 ** 31), MessageTooLargeError);
   writer.abortFrame();
+});
+
+test('the tail of a large read that starts a frame is copied: holding it does not hold the read', async () => {
+  const { decoder, frames } = collector(1024 * 1024);
+  const before = liveArrayBuffers();
+  let read: Buffer | null = Buffer.alloc(256 * 1024);
+  const first = 256 * 1024 - 4 - 10; // one whole frame, then 10 bytes of the next one
+  read.writeUInt32BE(first - 4, 0);
+  read.writeUInt32BE(1000, first);
+  decoder.push(read);
+  read = null;
+  frames.length = 0;
+  const held = await settledGrowth(before, 64 * 1024);
+  assert.equal(decoder.bufferedBytes, 14);
+  assert.ok(held < 64 * 1024, `14 bytes of a partial frame keep ${held} bytes alive`);
 });
