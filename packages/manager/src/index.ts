@@ -43,6 +43,7 @@ export {
 export {
   type Entry,
   MANIFEST_FILE,
+  MAX_MANIFEST_BYTES,
   type Maintainer,
   type Manifest,
   parseManifest,
