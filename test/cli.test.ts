@@ -6,7 +6,13 @@ import { existsSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { copySource, echoFolder, fixtures, tempDir } from './fixtures/manager/lib/helpers.js';
+import {
+  copySource,
+  EVENT_DEADLINE_MS,
+  echoFolder,
+  fixtures,
+  tempDir,
+} from './fixtures/manager/lib/helpers.js';
 import { checkLeaks, isAlive } from './helpers.js';
 
 const { socketDir } = checkLeaks();
@@ -19,11 +25,19 @@ const cacheDir = tempDir('pw-cli-cache-');
 // dir, which the leak check wants empty after each test.
 const env = { ...process.env, TMPDIR: socketDir, NO_COLOR: '1', FORCE_COLOR: undefined };
 
+/**
+ * Longest run of one command: far above a healthy one on a loaded machine (compiling, packing
+ * and starting plugins take seconds), so only a hang reaches it, and then fails the test.
+ */
+const COMMAND_DEADLINE_MS = 120_000;
+
 function start(args: string[], cwd = root): ChildProcess {
   return spawn(process.execPath, [CLI, ...args, '--cache-dir', cacheDir], {
     cwd,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: COMMAND_DEADLINE_MS,
+    killSignal: 'SIGKILL',
   });
 }
 
@@ -256,13 +270,28 @@ function lines(child: ChildProcess) {
   });
   return {
     all,
-    /** The first line, already printed or still to come, that matches. */
+    /** The first line, already printed or still to come, that matches (rejects after EVENT_DEADLINE_MS). */
     next(re: RegExp): Promise<RegExpExecArray> {
       for (const line of all) {
         const m = re.exec(line);
         if (m) return Promise.resolve(m);
       }
-      return new Promise((resolve) => waiting.push({ re, resolve }));
+      return new Promise((resolve, reject) => {
+        const w = {
+          re,
+          resolve: (m: RegExpExecArray) => {
+            clearTimeout(timer);
+            resolve(m);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiting.splice(waiting.indexOf(w), 1);
+          reject(
+            new Error(`no line matching ${re} within ${EVENT_DEADLINE_MS} ms:\n${all.join('\n')}`),
+          );
+        }, EVENT_DEADLINE_MS);
+        waiting.push(w);
+      });
     },
   };
 }

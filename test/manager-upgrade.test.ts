@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { UpgradeError } from '@plugwire/manager';
+import { type PluginManager, UpgradeError } from '@plugwire/manager';
 import { echo } from './fixtures/manager/echo-api.js';
 import {
   echoFolder,
@@ -201,46 +201,54 @@ test('upgrading a stopped plugin takes the new version for its next start and st
   });
 });
 
-test('an upgrade of a failed plugin starts the new version', async () => {
+/**
+ * Runs `fn` with a manager whose echo 1.0.0 failed to start (its init exits while `marker`
+ * exists), and an echo 2.0.0 folder to upgrade to.
+ */
+async function withFailedEcho(
+  fn: (m: PluginManager, v2: string, marker: string) => Promise<void>,
+): Promise<void> {
   const marker = join(tempDir(), 'crash-on-start');
   writeFileSync(marker, '');
   const v1 = echoFolder(tempDir(), 'echo', { version: '1.0.0' });
   const v2 = echoFolder(tempDir(), 'echo', { version: '2.0.0' });
-  await withManager(
-    socketDir,
-    { plugins: { echo: { config: { crashOnStartIf: marker } } } },
-    async (m) => {
-      await m.load({ path: v1 });
-      await assert.rejects(m.start('echo'));
-      assert.equal(m.get('echo').state, 'failed');
-      rmSync(marker); // the fix
-      const info = await m.upgrade('echo', { path: v2 });
-      assert.deepEqual([info.state, info.version], ['running', '2.0.0']);
-      const e = await m.dispense('echo', echo);
-      assert.equal(await e.version(), '2.0.0');
-    },
-  );
+  const options = { plugins: { echo: { config: { crashOnStartIf: marker } } } };
+  await withManager(socketDir, options, async (m) => {
+    await m.load({ path: v1 });
+    await assert.rejects(m.start('echo'));
+    assert.equal(m.get('echo').state, 'failed');
+    await fn(m, v2, marker);
+  });
+}
+
+test('an upgrade of a failed plugin starts the new version', async () => {
+  await withFailedEcho(async (m, v2, marker) => {
+    rmSync(marker); // the fix
+    const info = await m.upgrade('echo', { path: v2 });
+    assert.deepEqual([info.state, info.version], ['running', '2.0.0']);
+    const e = await m.dispense('echo', echo);
+    assert.equal(await e.version(), '2.0.0');
+  });
 });
 
 test('an upgrade of a failed plugin whose new version fails too says nothing runs', async () => {
-  const marker = join(tempDir(), 'crash-on-start');
-  writeFileSync(marker, '');
-  const v1 = echoFolder(tempDir(), 'echo', { version: '1.0.0' });
-  const v2 = echoFolder(tempDir(), 'echo', { version: '2.0.0' });
-  await withManager(
-    socketDir,
-    { plugins: { echo: { config: { crashOnStartIf: marker } } } },
-    async (m) => {
-      await m.load({ path: v1 });
-      await assert.rejects(m.start('echo'));
-      await assert.rejects(m.upgrade('echo', { path: v2 }), (err: UpgradeError) => {
-        assert.ok(err instanceof UpgradeError);
-        assert.match(err.message, /the new version did not start either/);
-        return true;
-      });
-      assert.equal(m.get('echo').state, 'failed');
-    },
-  );
+  await withFailedEcho(async (m, v2) => {
+    await assert.rejects(m.upgrade('echo', { path: v2 }), (err: UpgradeError) => {
+      assert.ok(err instanceof UpgradeError);
+      assert.match(err.message, /the new version did not start either/);
+      return true;
+    });
+    assert.equal(m.get('echo').state, 'failed');
+  });
+});
+
+test('restart() of a failed plugin runs it again', async () => {
+  await withFailedEcho(async (m, _v2, marker) => {
+    rmSync(marker);
+    const info = await m.restart('echo');
+    assert.equal(info.state, 'running');
+    assert.equal(await (await m.dispense('echo', echo)).version(), '1.0.0');
+  });
 });
 
 test("an upgrade to a source that holds another plugin's name is refused; the old version serves on", async () => {

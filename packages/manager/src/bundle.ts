@@ -215,36 +215,6 @@ async function writeEntries(dir: string, entries: Map<string, BundleEntry>): Pro
 }
 
 /**
- * The first difference between `dir` and the bundle's entries (a changed, missing or added
- * file, a link), or undefined when `dir` holds exactly the bundle.
- */
-async function differs(
-  dir: string,
-  entries: Map<string, BundleEntry>,
-): Promise<string | undefined> {
-  const seen = new Set<string>();
-  const walk = async (rel: string): Promise<string | undefined> => {
-    for (const n of await readdir(join(dir, rel))) {
-      const r = rel ? `${rel}/${n}` : n;
-      const st = await lstat(join(dir, r));
-      const e = entries.get(r);
-      if (!e) return `${r} is not in the bundle`;
-      seen.add(r);
-      if (st.isDirectory() && e.type === 'dir') {
-        const d = await walk(r);
-        if (d) return d;
-      } else if (!st.isFile() || e.type !== 'file') return `${r} is not what the bundle holds`;
-      else if (!(await readFile(join(dir, r))).equals(e.data)) return `${r} was changed`;
-    }
-    return undefined;
-  };
-  const d = await walk('');
-  if (d) return d;
-  for (const [p, e] of entries) if (e.type === 'file' && !seen.has(p)) return `${p} is missing`;
-  return undefined;
-}
-
-/**
  * Checks a bundle's sha256, then runs it from `<cache>/bundles/<sha256>`: written there on
  * the first load, and on every later load compared file by file with the verified bytes (a
  * copy changed since, by anything, is written again).
@@ -276,9 +246,12 @@ export async function unpackBundle(
   const actual = sha256(bytes);
   if (actual !== expected) throw new IntegrityError(file, expected, actual, o.plugin);
   const entries = await readBundle(bytes, file, o.plugin);
+  // What the verified bundle holds, by file ('' for a folder).
+  const hashes = new Map<string, string>();
+  for (const [path, e] of entries) hashes.set(path, e.type === 'file' ? sha256(e.data) : '');
   const dir = join(ctx.cacheDir, 'bundles', actual);
   let cached = await fillOnce(dir, (tmp) => writeEntries(tmp, entries));
-  if (cached && (await differs(dir, entries))) {
+  if (cached && (await changedSince(dir, hashes))) {
     await rm(dir, { recursive: true, force: true });
     cached = await fillOnce(dir, (tmp) => writeEntries(tmp, entries));
   }
@@ -288,10 +261,8 @@ export async function unpackBundle(
     ctx,
     o,
   );
-  // What the verified bundle holds, by file: checked again before every start, so a copy
-  // changed after this load (the process may start much later) never runs.
-  const hashes = new Map<string, string>();
-  for (const [path, e] of entries) hashes.set(path, e.type === 'file' ? sha256(e.data) : '');
+  // Checked again before every start, so a copy changed after this load (the process may
+  // start much later) never runs.
   const plugin = o.plugin ?? prepared.manifest.name;
   return {
     ...prepared,
@@ -310,7 +281,10 @@ export async function unpackBundle(
   };
 }
 
-/** Like `differs`, against sha256s: the first file that changed, appeared or went missing. */
+/**
+ * The first difference between `dir` and the bundle's files by sha256 (a changed, missing or
+ * added file, a link), or undefined when `dir` holds exactly the bundle.
+ */
 async function changedSince(dir: string, hashes: Map<string, string>): Promise<string | undefined> {
   const seen = new Set<string>();
   const walk = async (rel: string): Promise<string | undefined> => {

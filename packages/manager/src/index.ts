@@ -45,6 +45,7 @@ export {
 export {
   type Entry,
   MANIFEST_FILE,
+  MAX_MANIFEST_BYTES,
   type Maintainer,
   type Manifest,
   parseManifest,

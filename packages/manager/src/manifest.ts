@@ -1,6 +1,6 @@
 // plugin.json: what a plugin is, how to run it and what it serves. Validated field by field
 // so that an error names the file and the field (`plugins/kv/plugin.json: "version" ...`).
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, normalize } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import semver from 'semver';
@@ -9,6 +9,12 @@ import { ManifestError } from './errors.js';
 import { parseRoutes, type RouteSet } from './routes.js';
 
 export const MANIFEST_FILE = 'plugin.json';
+
+/**
+ * Largest plugin.json read. Real manifests are a few KiB (a large configSchema tens); a
+ * manifest from a package, repository or bundle must not make the host read gigabytes.
+ */
+export const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 /** Someone responsible for the plugin. */
 export interface Maintainer {
@@ -91,8 +97,17 @@ export function readManifest(dir: string): Manifest {
   const file = join(dir, MANIFEST_FILE);
   let text: string;
   try {
+    const size = statSync(file).size;
+    if (size > MAX_MANIFEST_BYTES) {
+      throw new ManifestError(
+        file,
+        undefined,
+        `is ${size} bytes, more than a manifest may be (${MAX_MANIFEST_BYTES})`,
+      );
+    }
     text = readFileSync(file, 'utf8');
   } catch (err) {
+    if (err instanceof ManifestError) throw err;
     const e = err as NodeJS.ErrnoException;
     throw new ManifestError(
       file,

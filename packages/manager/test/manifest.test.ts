@@ -1,7 +1,16 @@
 // plugin.json validation: every error names the file and the field.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { ManifestError, parseManifest, validateManifest } from '@plugwire/manager';
+import {
+  MAX_MANIFEST_BYTES,
+  ManifestError,
+  parseManifest,
+  readManifest,
+  validateManifest,
+} from '@plugwire/manager';
 import { checkLeaks } from '../../../test/support/leaks.js';
 
 checkLeaks();
@@ -119,5 +128,22 @@ test('an interface named like an Object.prototype member is rejected', () => {
         return true;
       },
     );
+  }
+});
+
+test('a plugin.json larger than MAX_MANIFEST_BYTES is refused without being read', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-manifest-'));
+  try {
+    writeFileSync(join(dir, 'plugin.json'), Buffer.alloc(MAX_MANIFEST_BYTES + 1, 32));
+    assert.throws(
+      () => readManifest(dir),
+      (err: ManifestError) => {
+        assert.ok(err instanceof ManifestError);
+        assert.match(err.message, /more than a manifest may be/);
+        return true;
+      },
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

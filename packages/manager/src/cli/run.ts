@@ -65,7 +65,7 @@ export async function run(open: () => PluginManager, o: RunOptions): Promise<num
   manager.on('state', (c) => event(describeChange(c)));
   manager.on('watch', (w) => {
     // An error comes whole as a warning too; here the one-line summary.
-    if (w.action !== 'unchanged') event(describeWatch(w));
+    if (w.action !== 'unchanged') event(describeWatch(w, running(manager, w.plugin)));
   });
   // Errors whole: a compile error's file:line:col and a plugin's stderr are in later lines.
   const eventError = (prefix: string, err: unknown) => {
@@ -136,10 +136,17 @@ function describeChange(c: StateChange): string {
   return `${pc.bold(c.plugin)} ${colourState(c.from)} → ${colourState(c.to)}${detail}`;
 }
 
-function describeWatch(w: WatchEvent): string {
+/** True when `plugin` is loaded and serving. */
+function running(manager: PluginManager, plugin: string | undefined): boolean {
+  return (
+    plugin !== undefined && manager.list().some((p) => p.name === plugin && p.state === 'running')
+  );
+}
+
+function describeWatch(w: WatchEvent, serving: boolean): string {
   const what = w.plugin ? pc.bold(w.plugin) : w.folder;
   if (w.action === 'error')
-    return `${pc.red('✗')} ${what}: ${firstLine(w.error?.message ?? 'error')} (the running version stays)`;
+    return `${pc.red('✗')} ${what}: ${firstLine(w.error?.message ?? 'error')}${serving ? ' (the running version stays)' : ''}`;
   return `${what} ${w.action} (${w.folder} changed)`;
 }
 
