@@ -37,6 +37,9 @@ interface Calc {
   upload(data: Readable): { size: number; sha256: string };
   download(size: number): Readable;
   items(n: number): AsyncIterable<{ i: number }>;
+  forever(): AsyncIterable<number>;
+  forever_bytes(): Readable;
+  closed(): number;
   total(items: AsyncIterable<number>): number;
   fail(code: string): void;
   hang(): void;
@@ -54,6 +57,9 @@ const calc = definePlugin<Calc>({
     'upload',
     'download',
     'items',
+    'forever',
+    'forever_bytes',
+    'closed',
     'total',
     'fail',
     'hang',
@@ -251,5 +257,24 @@ test('a Python plugin listens on loopback tcp when the host asks for it', { skip
   assert.equal(client.handshake!.network, 'tcp');
   assert.match(client.handshake!.address, /^127\.0\.0\.1:\d+$/);
   assert.equal(await c.add(20, 22), 42);
+  await stopsCleanly(client);
+});
+
+test('a host that stops reading a Python stream early ends its generator (finally runs)', {
+  skip,
+}, async (t) => {
+  const client = pythonClient(t);
+  const c = await client.dispense(calc);
+  const got: number[] = [];
+  for await (const n of await c.forever()) {
+    got.push(n);
+    if (got.length === 3) break;
+  }
+  assert.deepEqual(got, [0, 1, 2]);
+  await eventually(async () => assert.equal(await c.closed(), 1), 5000);
+  const bytes = await c.forever_bytes();
+  for await (const _ of bytes) break; // destroys the stream: RST to the plugin
+  await eventually(async () => assert.equal(await c.closed(), 2), 5000);
+  assert.equal(await c.add(1, 2), 3);
   await stopsCleanly(client);
 });

@@ -211,7 +211,7 @@ test('after stdin EOF a Python plugin waits for quit on a live connection (grace
   await exitsCleanly(run, address);
 });
 
-test('after stdin EOF a Python plugin whose host neither quits nor disconnects exits within 2 s', {
+test('after stdin EOF a Python plugin whose host neither quits nor disconnects exits after the grace', {
   skip,
 }, async (t) => {
   const run = runDirectly(t, HOST_ENV);
@@ -221,7 +221,8 @@ test('after stdin EOF a Python plugin whose host neither quits nor disconnects e
   const started = Date.now();
   run.child.stdin!.end();
   await exitsCleanly(run, address);
-  assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+  // 1 s of grace for a quit, then the exit; 5 s leaves room for a loaded machine
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
 });
 
 test('a Python plugin exits 0 when the connection ends, with stdin still open', {
@@ -316,4 +317,20 @@ test('a frame over the Python plugin message limit is refused from its header wi
   assert.deepEqual(await control.request('plugwire/quit', {}), {});
   stream.destroy();
   await exitsCleanly(run, address);
+});
+
+test('a Python plugin whose event loop is stuck still exits when stdin reaches EOF', {
+  skip,
+}, async (t) => {
+  const run = runDirectly(t, HOST_ENV);
+  const { control, stream, address } = await dispenseRaw(t, run);
+  const calc = new RpcPeer(stream, { codec: jsonCodec });
+  assert.equal(await calc.request('add', [1, 1]), 2);
+  void calc.request('spin', [120]).catch(() => {}); // blocks the plugin's loop for 2 minutes
+  void control.request('plugwire/ping', {}).catch(() => {});
+  const started = Date.now();
+  run.child.stdin!.end();
+  await exitsCleanly(run, address);
+  // grace for quit (1 s) + the stuck loop's grace (1 s), with room for a loaded machine
+  assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
 });

@@ -21,9 +21,9 @@ const skip =
 
 checkLeaks();
 
-test('the Python SDK passes its pytest suite (yamux vs Go in both roles, hostile peers, rpc)', {
+test('the Python SDK passes its pytest suite (yamux vs Go in both roles, hostile peers, rpc, the Python host driving Python and TypeScript plugins)', {
   skip,
-  timeout: 300_000,
+  timeout: 600_000,
 }, async () => {
   if (found.python === undefined) {
     throw new Error(

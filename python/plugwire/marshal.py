@@ -16,6 +16,7 @@ a JSON-RPC peer that receives notifications "item" [value], then "end" [] or "er
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections import deque
@@ -80,8 +81,13 @@ class ByteSource:
         if isinstance(src, (bytes, bytearray, memoryview)):
             yield bytes(src)
         elif isinstance(src, AsyncIterable):
-            async for chunk in src:
-                yield bytes(chunk)
+            try:
+                async for chunk in src:
+                    yield bytes(chunk)
+            finally:
+                aclose = getattr(src, "aclose", None)
+                if aclose is not None:
+                    await aclose()
         else:
             for chunk in src:
                 yield bytes(chunk)
@@ -96,8 +102,13 @@ class ItemSource:
 
     async def each(self) -> AsyncIterator[Any]:
         if isinstance(self.items, AsyncIterable):
-            async for x in self.items:
-                yield x
+            try:
+                async for x in self.items:
+                    yield x
+            finally:
+                aclose = getattr(self.items, "aclose", None)
+                if aclose is not None:
+                    await aclose()
         else:
             for x in self.items:
                 yield x
@@ -191,10 +202,13 @@ async def _serve_marked(kind: str, value: Any, bid: int, wire: Wire, scope: Call
 
 
 async def _send_bytes(stream: Stream, source: ByteSource) -> None:
+    # aclosing: a reader that stops early (RST) ends the producer at once, running its
+    # finally blocks, rather than whenever the generator is collected.
     try:
-        async for chunk in source.chunks():
-            if chunk:
-                await stream.write(chunk)
+        async with contextlib.aclosing(source.chunks()) as chunks:
+            async for chunk in chunks:
+                if chunk:
+                    await stream.write(chunk)
         await stream.close()
     except MuxError as e:
         log.debug("byte stream %d ended early: %s", stream.id, e)
@@ -206,10 +220,11 @@ async def _send_bytes(stream: Stream, source: ByteSource) -> None:
 async def _send_items(stream: Stream, items: ItemSource, wire: Wire) -> None:
     peer = wire.peer(stream, "items")
     try:
-        async for item in items.each():
-            if peer.closed:
-                break  # the receiver stopped reading
-            await peer.notify("item", [item])
+        async with contextlib.aclosing(items.each()) as each:
+            async for item in each:
+                if peer.closed:
+                    break  # the receiver stopped reading
+                await peer.notify("item", [item])
         if not peer.closed:
             await peer.notify("end", [])
     except ConnectionClosedError:

@@ -15,6 +15,7 @@ import signal
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -33,6 +34,9 @@ MAX_SOCKET_PATH = 103
 #: After stdin's EOF, how long a live connection may still bring plugwire/quit (the host
 #: sends quit and closes stdin at once; a dead host's connection closes at once).
 STDIN_EOF_GRACE = 1.0
+#: How much longer than that the stdin thread waits for a loop that does not respond (a
+#: method blocking it) before it ends the process itself.
+STUCK_LOOP_GRACE = 1.0
 
 
 @dataclass
@@ -132,6 +136,8 @@ class _PluginServer:
         self.stopping: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.initialized = False
+        #: Set once serving has ended, for the stdin thread.
+        self.finished = threading.Event()
 
     def stop(self, why: str) -> None:
         if not self.stopping.done():
@@ -176,6 +182,7 @@ class _PluginServer:
             if self.socket_dir:
                 shutil.rmtree(self.socket_dir, ignore_errors=True)
             loop.remove_signal_handler(signal.SIGTERM)
+            self.finished.set()
         return 0
 
     # ---- transport ----------------------------------------------------------------------
@@ -210,7 +217,13 @@ class _PluginServer:
         return srv, path
 
     async def watch_stdin(self) -> None:
-        """A plugwire host keeps our stdin open as a pipe: its EOF means the host is gone."""
+        """A plugwire host keeps our stdin open as a pipe: its EOF means the host is gone.
+
+        Read on a thread of its own, not on the event loop: a method that blocks the loop
+        (a busy loop, a blocking call) must not keep the process alive after its host died.
+        The thread asks the loop to stop; if the loop has not finished within the grace
+        period and one more second, the thread removes the socket directory and ends the
+        process itself (docs/protocol.md §9)."""
         try:
             mode = os.fstat(0).st_mode
         except OSError:
@@ -218,17 +231,24 @@ class _PluginServer:
         if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
             return  # a terminal or /dev/null says nothing
         loop = asyncio.get_running_loop()
-        server = self
 
-        class StdinWatch(asyncio.Protocol):
-            def eof_received(self) -> bool:
-                server.spawn(server.on_stdin_eof())
-                return False
+        def watch() -> None:
+            try:
+                while os.read(0, 4096):
+                    pass  # the host never writes; anything it does is ignored
+            except OSError:
+                pass
+            try:
+                loop.call_soon_threadsafe(self.spawn, self.on_stdin_eof())
+            except RuntimeError:
+                return  # the loop is already closed: the process is on its way out
+            if not self.finished.wait(STDIN_EOF_GRACE + STUCK_LOOP_GRACE):
+                if self.socket_dir:
+                    shutil.rmtree(self.socket_dir, ignore_errors=True)
+                os.write(2, b'{"@level":"error","@message":"the host is gone and the plugin is stuck: exiting"}\n')
+                os._exit(0)
 
-            def connection_lost(self, exc: Exception | None) -> None:
-                server.spawn(server.on_stdin_eof())
-
-        await loop.connect_read_pipe(StdinWatch, os.fdopen(os.dup(0), "rb", buffering=0))
+        threading.Thread(target=watch, name="plugwire-stdin", daemon=True).start()
 
     async def on_stdin_eof(self) -> None:
         session = self.session

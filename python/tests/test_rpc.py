@@ -38,6 +38,10 @@ def test_json_sends_datetimes_as_javascript_iso_strings():
     assert json_codec.encode(d) == b'"2026-01-02T03:04:05.678Z"'
 
 
+def test_json_writes_nan_and_infinities_as_null_as_json_stringify_does():
+    assert json_codec.encode([1.5, float("nan"), {"x": float("inf")}]) == b'[1.5,null,{"x":null}]'
+
+
 def test_msgpack_uses_bin_for_bytes_and_str_for_text():
     assert msgpack_codec.encode(b"\x01") == b"\xc4\x01\x01"
     assert msgpack_codec.encode("a") == b"\xa1a"

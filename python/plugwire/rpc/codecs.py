@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import json
+import math
 from typing import Any, Protocol
 
 import msgpack
@@ -48,6 +49,16 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"{type(o).__name__} is not JSON serializable")
 
 
+def _finite(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
 def _revive(obj: dict[str, Any]) -> Any:
     if len(obj) == 1:
         b = obj.get(BYTES_KEY)
@@ -61,15 +72,26 @@ class JsonCodec:
 
     def encode(self, value: Any) -> bytes:
         try:
-            return json.dumps(
-                value,
-                default=_json_default,
-                separators=(",", ":"),
-                ensure_ascii=False,
-                allow_nan=False,
-            ).encode("utf-8")
+            try:
+                text = self._dumps(value)
+            except ValueError as e:
+                if "Out of range float" not in str(e):
+                    raise
+                # NaN and infinities become null, as JSON.stringify writes them.
+                text = self._dumps(_finite(value))
+            return text.encode("utf-8")
         except (TypeError, ValueError, RecursionError) as e:
             raise CodecError(f"cannot encode as JSON: {e}") from e
+
+    @staticmethod
+    def _dumps(value: Any) -> str:
+        return json.dumps(
+            value,
+            default=_json_default,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
 
     def decode(self, data: bytes) -> Any:
         try:
