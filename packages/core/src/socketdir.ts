@@ -44,13 +44,22 @@ export class HostSocketDir {
    * group may traverse it (0750) to reach the socket the plugin shares with them.
    */
   static create(base: string | undefined, group?: string): HostSocketDir {
+    // Looked up first: an unknown group must not leave a directory behind.
+    let gid: number | undefined;
+    if (group) {
+      try {
+        gid = groupId(group);
+      } catch (err) {
+        throw new RangeError(`unixSocketGroup: ${(err as Error).message}`);
+      }
+    }
     const candidates = [base, tmpdir(), '/tmp'].filter((b): b is string => !!b);
     for (const b of candidates) {
       const path = join(b, `${HOST_SOCKET_DIR_PREFIX}XXXXXX`) + PLUGIN_PART;
       if (Buffer.byteLength(path) > MAX_SOCKET_PATH) continue;
       const dir = mkdtempSync(join(b, HOST_SOCKET_DIR_PREFIX));
-      if (group) {
-        chownSync(dir, -1, groupId(group));
+      if (gid !== undefined) {
+        chownSync(dir, -1, gid);
         chmodSync(dir, 0o750);
       } else {
         chmodSync(dir, 0o700);
