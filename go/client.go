@@ -418,6 +418,15 @@ func (c *Client) Codec() string {
 	return c.codec.Name()
 }
 
+// Network is the network the plugin announced in its handshake, "unix" or "tcp" ("" before
+// the start).
+func (c *Client) Network() string {
+	if len(c.handshake) < 3 {
+		return ""
+	}
+	return c.handshake[2]
+}
+
 // ProtocolVersion is the negotiated application protocol version.
 func (c *Client) ProtocolVersion() int { return c.version }
 

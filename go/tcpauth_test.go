@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -198,4 +199,21 @@ func TestTCPAuth_theHostsTokenIsAckedByThePluginSide(t *testing.T) {
 		t.Fatal(err)
 	}
 	served(t, ch)
+}
+
+// The plugin takes the token out of its environment, so that what it starts (exec.Command
+// inherits os.Environ) cannot read it.
+func TestTCPAuth_thePluginRemovesTheTokenFromItsEnvironment(t *testing.T) {
+	t.Setenv(envAuthToken, testToken)
+	if got := takeAuthToken(); got != testToken {
+		t.Fatalf("took %q", got)
+	}
+	if v, ok := os.LookupEnv(envAuthToken); ok {
+		t.Fatalf("%s is still set: %q", envAuthToken, v)
+	}
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, envAuthToken+"=") {
+			t.Fatalf("%s is still in os.Environ()", envAuthToken)
+		}
+	}
 }
