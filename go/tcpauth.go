@@ -26,10 +26,6 @@ const (
 	tokenTimeout = 5 * time.Second
 )
 
-// ErrCodeTCPAuth: the plugin did not accept this host's tcp token (it closed the
-// connection or answered something else).
-const ErrCodeTCPAuth = "PLUGWIRE_TCP_AUTH"
-
 // newAuthToken makes the secret of one start.
 func newAuthToken() (string, error) {
 	b := make([]byte, authTokenLength/2)
