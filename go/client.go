@@ -48,6 +48,13 @@ type ClientConfig struct {
 	BrokerTimeout time.Duration
 	// UnixSocketDir is where the plugin makes its socket directory (PLUGIN_UNIX_SOCKET_DIR).
 	UnixSocketDir string
+	// Network the plugin listens on: "unix" or "tcp" (loopback; PLUGWIRE_NETWORK). Default
+	// "unix".
+	Network string
+	// InsecureTCP opts out of tcp authentication (protocol.md §4): no PLUGWIRE_AUTH_TOKEN is
+	// set and no token is sent, for plugins that do not implement it. Then any local user
+	// can connect to the plugin's port before the host does. Default false.
+	InsecureTCP bool
 }
 
 // Client starts and drives one plugin process (go-plugin's Client, for plugwire).
@@ -145,6 +152,22 @@ func (c *Client) start(ctx context.Context) error {
 	if c.cfg.UnixSocketDir != "" {
 		env = append(env, "PLUGIN_UNIX_SOCKET_DIR="+c.cfg.UnixSocketDir)
 	}
+	// The secret of this start, which a tcp connection presents first (§4).
+	token := ""
+	switch c.cfg.Network {
+	case "", "unix":
+	case "tcp":
+		env = append(env, "PLUGWIRE_NETWORK=tcp")
+		if !c.cfg.InsecureTCP {
+			var err error
+			if token, err = newAuthToken(); err != nil {
+				return err
+			}
+			env = append(env, envAuthToken+"="+token)
+		}
+	default:
+		return newError(ErrCodeBadArgument, fmt.Sprintf("ClientConfig.Network %q: expected \"unix\" or \"tcp\"", c.cfg.Network), nil)
+	}
 	cmd.Env = env
 	// Its own process group: Kill reaches what the plugin started, and the terminal's
 	// Ctrl-C reaches only the host.
@@ -203,6 +226,13 @@ func (c *Client) start(ctx context.Context) error {
 	conn, err := d.DialContext(ctx, network, address)
 	if err != nil {
 		return newError(ErrCodeHandshake, "cannot connect to the plugin at "+address, err)
+	}
+	// A plugin that chose tcp unasked got no token, and expects none.
+	if network == "tcp" && token != "" {
+		if err := presentToken(ctx, conn, token, address, c.stderrTail); err != nil {
+			conn.Close()
+			return err
+		}
 	}
 	hc, err := newHostConn(conn, connOptions{codec: c.codec, version: c.version, maxSize: c.cfg.MaxMessageSize,
 		brokerTimeout: c.cfg.BrokerTimeout, log: c.log})
@@ -386,6 +416,15 @@ func (c *Client) Codec() string {
 		return ""
 	}
 	return c.codec.Name()
+}
+
+// Network is the network the plugin announced in its handshake, "unix" or "tcp" ("" before
+// the start).
+func (c *Client) Network() string {
+	if len(c.handshake) < 3 {
+		return ""
+	}
+	return c.handshake[2]
 }
 
 // ProtocolVersion is the negotiated application protocol version.

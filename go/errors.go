@@ -111,6 +111,8 @@ const (
 	ErrCodeBadArgument     = "PLUGWIRE_BAD_ARGUMENT"
 	ErrCodeCookie          = "PLUGWIRE_COOKIE_MISMATCH"
 	ErrCodeNoCommonVersion = "PLUGWIRE_NO_COMMON_VERSION"
+	// ErrCodeTCPAuth: the plugin did not accept the host's tcp token (protocol.md §4).
+	ErrCodeTCPAuth = "PLUGWIRE_TCP_AUTH"
 )
 
 func newError(code, msg string, cause error) error {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-
+	"net"
 	"os"
 	"os/signal"
 	"sort"
@@ -139,6 +139,9 @@ func ServeContext(ctx context.Context, cfg *ServeConfig) error {
 		return err
 	}
 	reattachable := os.Getenv("PLUGWIRE_REATTACHABLE") == "1"
+	// Read once and removed from the environment, so that what the plugin starts does not
+	// inherit it (§4).
+	authToken := takeAuthToken()
 
 	l, err := listen()
 	if err != nil {
@@ -176,40 +179,41 @@ func ServeContext(ctx context.Context, cfg *ServeConfig) error {
 	}
 	var mu sync.Mutex
 	var current *pluginConn
-	go func() {
-		for {
-			conn, err := l.ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			busy := current != nil
-			mu.Unlock()
-			if busy {
-				conn.Close() // one host per plugin process (§4)
-				continue
-			}
-			pc, err := servePluginConn(conn, o, services, cfg, func() { stop("the host asked to quit") })
-			if err != nil {
-				conn.Close()
-				continue
-			}
-			mu.Lock()
-			current = pc
-			mu.Unlock()
-			go func(pc *pluginConn) {
-				<-pc.session.CloseChan()
-				mu.Lock()
-				if current == pc {
-					current = nil
-				}
-				mu.Unlock()
-				if !reattachable {
-					stop("the host disconnected")
-				}
-			}(pc)
+	// tcp: every connection first presents the start's token (§4), each checked on its own
+	// goroutine, so another local user's connection neither takes the host's place nor
+	// holds it up. unix sockets need none: their directory admits only our user.
+	token := ""
+	if l.network == "tcp" {
+		token = authToken
+	}
+	go acceptAuthenticated(l.ln, token, tokenTimeout, func(conn net.Conn) {
+		mu.Lock()
+		busy := current != nil
+		mu.Unlock()
+		if busy {
+			conn.Close() // one host per plugin process (§4)
+			return
 		}
-	}()
+		pc, err := servePluginConn(conn, o, services, cfg, func() { stop("the host asked to quit") })
+		if err != nil {
+			conn.Close()
+			return
+		}
+		mu.Lock()
+		current = pc
+		mu.Unlock()
+		go func(pc *pluginConn) {
+			<-pc.session.CloseChan()
+			mu.Lock()
+			if current == pc {
+				current = nil
+			}
+			mu.Unlock()
+			if !reattachable {
+				stop("the host disconnected")
+			}
+		}(pc)
+	})
 
 	out := cfg.Stdout
 	if out == nil {

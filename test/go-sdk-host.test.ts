@@ -86,7 +86,7 @@ for (const codec of ['msgpack', 'json']) {
       const env = { GO_HOST_CODEC: codec, KV_DIR: kvDir };
       const put = await goHost(['put', 'greeting', 'hé llo ✓'], example('kv'), env);
       assert.equal(put.code, 0, put.stderr);
-      assert.deepEqual(put.lines, [{ put: 'greeting', codec }, { pluginExit: 0 }]);
+      assert.deepEqual(put.lines, [{ put: 'greeting', codec, network: 'unix' }, { pluginExit: 0 }]);
       const got = await goHost(['get', 'greeting'], example('kv'), env);
       assert.deepEqual(got.lines[0], { key: 'greeting', value: 'hé llo ✓' });
       const none = await goHost(['get', 'absent'], example('kv'), env);
@@ -100,6 +100,22 @@ for (const codec of ['msgpack', 'json']) {
     }
   });
 }
+
+test('a Go host drives the TypeScript kv example over loopback tcp, presenting the tcp token', {
+  skip,
+}, async () => {
+  const kvDir = mkdtempSync(join(tmpdir(), 'plugwire-go-kv-'));
+  try {
+    const env = { GO_HOST_NETWORK: 'tcp', GO_HOST_CODEC: 'json', KV_DIR: kvDir };
+    const put = await goHost(['put', 'k', 'v'], example('kv'), env);
+    assert.equal(put.code, 0, put.stderr);
+    assert.deepEqual(put.lines, [{ put: 'k', codec: 'json', network: 'tcp' }, { pluginExit: 0 }]);
+    const got = await goHost(['get', 'k'], example('kv'), env);
+    assert.deepEqual(got.lines, [{ key: 'k', value: 'v' }, { pluginExit: 0 }]);
+  } finally {
+    rmSync(kvDir, { recursive: true, force: true });
+  }
+});
 
 test('a Go host calling a method the TypeScript kv example lacks gets -32601 with data.method', {
   skip,

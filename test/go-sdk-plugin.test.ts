@@ -5,7 +5,7 @@
 // Built once for this file from Debian's Go packages in GOPATH mode (scripts/go.mjs). Without
 // Go this file fails, saying what to install, unless PLUGWIRE_SKIP_GO=1 (reported as skipped).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { PluginClient, TimeoutError } from '@plugwire/core';
 import { definePlugin, type Remote, RemoteError } from '@plugwire/sdk';
 import { goBuild, goMissing, SDK_PACKAGES } from '../scripts/go.mjs';
-import { checkLeaks } from './helpers.js';
+import { checkLeaks, fixture } from './helpers.js';
 
 const PLUGIN_SRC = fileURLToPath(new URL('../examples/go-plugin/plugin', import.meta.url));
 
@@ -215,5 +215,39 @@ test('a Go sdk plugin listens on loopback tcp when the host asks for tcp', { ski
   assert.equal(client.handshake?.network, 'tcp');
   assert.match(client.handshake?.address ?? '', /^127\.0\.0\.1:\d+$/);
   assert.equal(await c.add(1, 2), 3);
+  assert.deepEqual(await client.kill(), { code: 0, signal: null });
+});
+
+test("connections to a Go sdk plugin's tcp port without the host's token neither take the host's place nor hold it up", {
+  skip,
+}, async (t) => {
+  const reportFile = join(workDir, 'tcp-attack.json');
+  const client = new PluginClient({
+    command: process.execPath,
+    args: [fixture('tcp-attacker'), pluginBin],
+    env: { ATTACK_REPORT: reportFile },
+    plugins: { calc },
+    network: 'tcp',
+    unixSocketDir: socketDir,
+  });
+  t.after(() => client.kill());
+  const c = await client.dispense(calc);
+  assert.equal(await c.add(1, 2), 3);
+  const report = JSON.parse(readFileSync(reportFile, 'utf8'));
+  assert.deepEqual(
+    report.wrongToken,
+    { closed: true, received: [] },
+    'a wrong token: closed, no ACK',
+  );
+  assert.deepEqual(
+    report.noToken,
+    { closed: true, received: [] },
+    'no token then EOF: closed, no ACK',
+  );
+  assert.equal(
+    report.silentStillOpen,
+    true,
+    'a silent connection was still waiting when the host connected',
+  );
   assert.deepEqual(await client.kill(), { code: 0, signal: null });
 });

@@ -45,6 +45,8 @@ func main() {
 	client := plugwire.NewClient(&plugwire.ClientConfig{
 		Cmd:    exec.Command(command[0], command[1:]...),
 		Codecs: codecs,
+		// GO_HOST_NETWORK=tcp: loopback tcp, authenticated with the start's token.
+		Network: os.Getenv("GO_HOST_NETWORK"),
 		// The plugin's log records, as text on our stderr.
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "kv", Output: os.Stderr,
 			Level: hclog.LevelFromString(os.Getenv("GO_HOST_LOG"))}),
@@ -76,7 +78,7 @@ func runKV(client *plugwire.Client, args []string) int {
 	case args[0] == "put" && len(args) == 3:
 		// put(key: string, value: Uint8Array): []byte travels as binary (bin, or {"$bytes"})
 		err = kv.Call(ctx, "put", args[1], []byte(args[2]), nil)
-		out = map[string]any{"put": args[1], "codec": client.Codec()}
+		out = map[string]any{"put": args[1], "codec": client.Codec(), "network": client.Network()}
 	case args[0] == "get" && len(args) == 2:
 		var v []byte // get(key): Uint8Array | null
 		err = kv.Call(ctx, "get", args[1], &v)
