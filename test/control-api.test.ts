@@ -301,6 +301,19 @@ test('garbage bytes and half requests on the socket leave the host serving', asy
   assert.equal(m.get('echo').state, 'running');
 });
 
+test('a plugin flooding its log keeps only logLines lines per plugin, each cut at 8 KiB', async () => {
+  const { target, m } = await host({ logLines: 50 });
+  const huge = 'z'.repeat(40_000);
+  for (let i = 0; i < 120; i++) await m.call('web', 'log', [i % 2 ? huge : `small ${i}`]);
+  const r = await http(target, 'GET', '/api/plugins/web/logs?lines=50');
+  assert.equal(r.status, 200);
+  assert.equal(r.json.lines.length, 50);
+  for (const l of r.json.lines) assert.ok(l.message.length <= 8 * 1024 + 1, `${l.message.length}`);
+  assert.equal(r.json.lines.at(-2).message, 'small 118');
+  const over = await http(target, 'GET', '/api/plugins/web/logs?lines=51');
+  assert.equal(over.status, 400);
+});
+
 test('a call slower than callTimeout answers 504 PLUGWIRE_CONTROL_TIMEOUT', async () => {
   const { target } = await host({ callTimeout: 200 });
   const r = await http(target, 'POST', '/api/plugins/web/call', { method: 'slow' });

@@ -164,6 +164,39 @@ test('logs prints the last lines a plugin of the running host wrote', async () =
   assert.match(lines[1]!, /info\s+line 3$/);
 });
 
+test('logs -f keeps printing the lines a plugin of the running host writes until Ctrl-C', async () => {
+  const dir = plugins();
+  await runHost(dir, 2);
+  const child = spawn(process.execPath, [CLI, 'logs', 'web', '-f', '-n', '1', '--dir', dir], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  later(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let out = '';
+  const seen = new Promise<void>((resolve) => {
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('followed line')) resolve();
+    });
+  });
+  // Once it says it follows, every new line must reach it.
+  let err = '';
+  await new Promise<void>((resolve) => {
+    child.stderr!.on('data', (d) => {
+      err += d;
+      if (err.includes('following the log of web')) resolve();
+    });
+  });
+  await plugwire(['call', 'web', 'log', '"followed line"', '--dir', dir]);
+  await seen;
+  child.kill('SIGINT');
+  const code = await new Promise((r) => child.once('close', r));
+  assert.equal(code, 0);
+});
+
 test('without a running host, list says so and loads the plugins in its own process', async () => {
   const dir = plugins();
   const r = await plugwire(['list', '--dir', dir]);

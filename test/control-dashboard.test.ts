@@ -40,8 +40,13 @@ test('the dashboard shows live plugin states, follows a crash and the restart, c
   const server = await serveControl(m, { port: 0, sampleInterval: 250 });
   later(() => server.close());
   await m.loadAll();
-  // Something for the charts and the log.
+  // Something for the charts and the log: a call every 50 ms for as long as the test runs
+  // (those made while the plugin is down fail, and show as errors).
   for (let i = 0; i < 20; i++) await m.call('echo', 'add', [i, i]);
+  const load = setInterval(() => {
+    m.call('echo', 'add', [1, 2]).catch(() => {});
+  }, 50);
+  later(() => clearInterval(load));
   await m.call('web', 'log', ['hello from the web plugin']);
 
   const browser = await chromium.launch({
@@ -56,7 +61,7 @@ test('the dashboard shows live plugin states, follows a crash and the restart, c
     ],
   });
   later(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (msg) => {

@@ -22,6 +22,7 @@ const ROUTES = [
   { method: 'GET', path: '/bad', handler: 'badStatus' },
   { method: 'GET', path: '/rows.csv', handler: 'stream', contentType: 'text/csv' },
   { method: 'GET', path: '/items', handler: 'items' },
+  { method: 'GET', path: '/bad-header', handler: 'badHeader' },
 ];
 
 async function host(
@@ -114,6 +115,15 @@ test('an answer that is not a valid response is a 502 PLUGWIRE_ROUTE_BAD_RESPONS
   const r = await http(target, 'GET', '/routes/web/bad');
   assert.equal(r.status, 502);
   assert.equal(r.json.error.code, 'PLUGWIRE_ROUTE_BAD_RESPONSE');
+});
+
+test('a header value with CR/LF from a handler is refused (no response splitting)', async () => {
+  const { target } = await host();
+  const r = await http(target, 'GET', '/routes/web/bad-header');
+  assert.equal(r.status, 502);
+  assert.equal(r.json.error.code, 'PLUGWIRE_ROUTE_BAD_RESPONSE');
+  assert.equal(r.headers['set-cookie'], undefined);
+  assert.equal(r.headers['x-a'], undefined);
 });
 
 test('unknown paths answer 404 PLUGWIRE_ROUTE_NOT_FOUND, another method 405', async () => {

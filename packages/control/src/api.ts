@@ -230,7 +230,7 @@ export function registerApi(app: FastifyInstance, c: ApiContext): void {
     },
   );
 
-  app.get('/api/events', async (req, reply) => {
+  app.get('/api/events', async (_req, reply) => {
     if (c.hub.full) {
       throw new ControlError(
         503,
@@ -241,7 +241,6 @@ export function registerApi(app: FastifyInstance, c: ApiContext): void {
     const first = { plugins: await rows(manager), time: Date.now() };
     reply.hijack();
     c.hub.add(reply.raw, first);
-    req.raw.on('close', () => reply.raw.end());
   });
 
   app.get('/metrics', async (_req, reply) =>

@@ -40,6 +40,9 @@ const STATUS_BY_CODE: Record<string, number> = {
   PLUGWIRE_UPGRADE: 409,
   PLUGWIRE_PLUGIN_CONFIG: 409,
   PLUGWIRE_PLUGIN_EXITED: 502,
+  // A plugin that could not be started: the fault is on the plugin's side of the gateway.
+  PLUGWIRE_HANDSHAKE: 502,
+  PLUGWIRE_START_TIMEOUT: 502,
 };
 
 /**

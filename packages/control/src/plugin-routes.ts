@@ -373,8 +373,10 @@ function send(reply: FastifyReply, result: unknown): FastifyReply {
           `header ${JSON.stringify(k)} must be a token name with a string value without CR/LF`,
         );
       }
-      if (!HOP_BY_HOP.has(k.toLowerCase())) reply.header(k, v);
     }
+    // Set only once all are valid: a refused answer must not leave some of its headers behind.
+    for (const [k, v] of entries)
+      if (!HOP_BY_HOP.has(k.toLowerCase())) reply.header(k, v as string);
   }
   reply.code(status);
   if (result.json !== undefined && result.body !== undefined)

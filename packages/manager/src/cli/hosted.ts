@@ -201,23 +201,55 @@ export async function hostedLogs(
   name: string,
   o: { lines: string; follow?: boolean },
 ): Promise<number> {
-  const { lines } = await host.request<{ lines: LogLine[] }>(
-    'GET',
-    `/api/plugins/${encodeURIComponent(name)}/logs?lines=${encodeURIComponent(o.lines)}`,
-  );
-  for (const l of lines) printLog(l, false);
-  if (!o.follow) return 0;
+  const tail = () =>
+    host.request<{ lines: LogLine[] }>(
+      'GET',
+      `/api/plugins/${encodeURIComponent(name)}/logs?lines=${encodeURIComponent(o.lines)}`,
+    );
+  if (!o.follow) {
+    for (const l of (await tail()).lines) printLog(l, false);
+    return 0;
+  }
+  // Subscribe first, then read the tail: no line falls between the two. Lines the stream
+  // brings while the tail is read are held, and printed unless the tail had them.
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
+  let held: LogLine[] | undefined = [];
+  let failed: unknown;
   try {
     await host.events((kind, data) => {
-      if (kind === 'log' && (data as LogLine).plugin === name) printLog(data as LogLine, false);
+      if (kind === 'hello') {
+        tail().then(
+          ({ lines }) => {
+            for (const l of lines) printLog(l, false);
+            const last = lines.at(-1);
+            for (const l of held ?? []) {
+              if (!last || l.time > last.time || !lines.some((x) => same(x, l))) printLog(l, false);
+            }
+            held = undefined;
+            note(`following the log of ${name} (Ctrl-C stops)`);
+          },
+          (err: unknown) => {
+            failed = err;
+            stop.abort();
+          },
+        );
+        return;
+      }
+      if (kind !== 'log' || (data as LogLine).plugin !== name) return;
+      if (held) held.push(data as LogLine);
+      else printLog(data as LogLine, false);
     }, stop.signal);
   } finally {
     process.off('SIGINT', onSignal);
   }
+  if (failed) throw failed;
   return 0;
+}
+
+function same(a: LogLine, b: LogLine): boolean {
+  return a.time === b.time && a.message === b.message && a.level === b.level;
 }
 
 export async function hostedAction(
