@@ -41,8 +41,8 @@ export interface SessionOptions {
   /** @default 30_000 (ms) */
   keepAliveInterval?: number;
   /**
-   * How long the connection may refuse our writes (no 'drain'), and how long a ping may go
-   * unanswered, before the session is considered dead and closed. Go calls this the
+   * How long the connection may take none of our bytes while we wait for 'drain', and how
+   * long a ping may go unanswered, before the session is considered dead and closed. Go calls this the
    * "safety valve" timeout.
    * @default 10_000 (ms)
    */
