@@ -32,8 +32,13 @@ test('a plugin stuck in a busy loop dies within 2 s of its host being SIGKILLed'
   t.after(() => {
     if (isAlive(pluginPid)) process.kill(pluginPid, 'SIGKILL');
   });
-  // The plugin spins from 100 ms after its start: wait until it burns CPU for sure.
-  await eventually(() => assert.ok(cpuTicks(pluginPid) > 20, 'the plugin is not spinning yet'));
+  // The plugin spins from 100 ms after its start: wait until it has burnt 300 ms of CPU
+  // more (an idle plugin burns none), so that it is stuck for sure when its host dies.
+  const idle = cpuTicks(pluginPid);
+  await eventually(
+    () => assert.ok(cpuTicks(pluginPid) - idle >= 30, 'the plugin is not spinning yet'),
+    20_000,
+  );
   host.kill('SIGKILL');
   await once(host, 'exit');
   const killedAt = performance.now();
