@@ -121,29 +121,23 @@ test("a handshake naming another plugin's socket is refused; that plugin's direc
 
 // ---- item 3: every host wait has a deadline -------------------------------------------
 
-test('start() fails at startTimeout when the plugin keeps yamux up but never answers plugwire/init', async (t) => {
-  const client = hostile('no-init', { startTimeout: 1_500 });
-  t.after(() => client.kill());
-  const started = performance.now();
-  const err = await client.start().catch((e) => e);
-  const took = performance.now() - started;
-  assert.ok(err instanceof StartTimeoutError, String(err));
-  assert.equal(err.code, 'PLUGWIRE_START_TIMEOUT');
-  assert.match(err.message, /within 1500 ms \(waiting for the answer to plugwire\/init\)/);
-  assert.ok(took < 1_500 + 2_000, `settled after ${took.toFixed(0)} ms`);
-  assert.equal(client.state, 'exited');
-});
-
-test('start() fails at startTimeout when the peer accepts the connection and never speaks', async (t) => {
-  const client = hostile('silent', { startTimeout: 1_500 });
-  t.after(() => client.kill());
-  const started = performance.now();
-  const err = await client.start().catch((e) => e);
-  const took = performance.now() - started;
-  assert.ok(err instanceof StartTimeoutError, String(err));
-  assert.ok(took < 1_500 + 2_000, `settled after ${took.toFixed(0)} ms`);
-  assert.equal(client.state, 'exited');
-});
+for (const [mode, what] of [
+  ['no-init', 'the plugin keeps yamux up but never answers plugwire/init'],
+  ['silent', 'the peer accepts the connection and never speaks (not yamux)'],
+] as const) {
+  test(`start() fails at startTimeout when ${what}`, async (t) => {
+    const client = hostile(mode, { startTimeout: 1_500 });
+    t.after(() => client.kill());
+    const started = performance.now();
+    const err = await client.start().catch((e) => e);
+    const took = performance.now() - started;
+    assert.ok(err instanceof StartTimeoutError, String(err));
+    assert.equal(err.code, 'PLUGWIRE_START_TIMEOUT');
+    assert.match(err.message, /within 1500 ms \(waiting for the answer to plugwire\/init\)/);
+    assert.ok(took < 1_500 + 2_000, `settled after ${took.toFixed(0)} ms`);
+    assert.equal(client.state, 'exited');
+  });
+}
 
 test('start() fails fast with ConnectionLostError when the peer answers with bytes that are not yamux', async (t) => {
   const client = hostile('garbage', { startTimeout: 30_000 });
