@@ -8,10 +8,12 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -117,6 +119,29 @@ test("a handshake naming another plugin's socket is refused; that plugin's direc
   assert.ok(existsSync(otherAddress), "the other plugin's socket is still there");
   assert.equal(await calc.request('add', [1, 2]), 3);
   await other.kill();
+});
+
+test("a socket named through a link in the host's directory is refused; the link's target survives, and what the plugin left stays", async (t) => {
+  const victim = scratch(t);
+  const victimSocket = join(victim, 'plugin.sock');
+  const server = createServer().listen(victimSocket);
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const client = hostile('link', { address: victim });
+  t.after(() => client.kill());
+  const err = await client.start().catch((e) => e);
+  assert.ok(err instanceof HandshakeError, String(err));
+  assert.equal(err.code, 'PLUGWIRE_HANDSHAKE_ADDRESS');
+  await client.waitForExit();
+  assert.ok(existsSync(victimSocket), 'the socket behind the link is still there');
+  // Never removed recursively: the host's directory stays with what the plugin put in it.
+  const [hostDir, ...others] = readdirSync(socketDir);
+  assert.deepEqual(others, []);
+  assert.deepEqual(readdirSync(join(socketDir, hostDir!)).sort(), ['left.txt', 'link']);
+  rmSync(join(socketDir, hostDir!), { recursive: true });
+  assert.ok(existsSync(victimSocket));
+  server.close();
+  await once(server, 'close');
 });
 
 // ---- item 3: every host wait has a deadline -------------------------------------------
