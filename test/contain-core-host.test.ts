@@ -80,7 +80,7 @@ test('tcp: a local client that connects first without the token is refused, and 
   const token = randomBytes(32).toString('hex');
   // Started by hand so that the stranger can connect before any host does.
   const plugin = spawn(process.execPath, [fixture('calc-plugin')], {
-    stdio: ['pipe', 'pipe', 'ignore'],
+    stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
     env: {
       ...process.env,
@@ -90,7 +90,18 @@ test('tcp: a local client that connects first without the token is refused, and 
     },
   });
   t.after(() => plugin.kill('SIGKILL'));
-  const [line] = await once(plugin.stdout!, 'data');
+  let stderr = '';
+  plugin.stderr!.on('data', (c) => {
+    stderr += String(c);
+  });
+  // A plugin that dies before its line must fail the test with its stderr, not leave an
+  // await with nothing to wake it.
+  const [line] = await Promise.race([
+    once(plugin.stdout!, 'data'),
+    once(plugin, 'exit').then(([code, signal]) => {
+      throw new Error(`the plugin exited (${code ?? signal}) before its handshake:\n${stderr}`);
+    }),
+  ]);
   const address = String(line).trim().split('|')[3]!;
   // f98a714: the stranger got the plugin (and with it, whatever the host would send).
   assert.equal(await strangerAsksInfo(address), 'refused');
