@@ -32,8 +32,13 @@ test('a plugin stuck in a busy loop dies within 2 s of its host being SIGKILLed'
   t.after(() => {
     if (isAlive(pluginPid)) process.kill(pluginPid, 'SIGKILL');
   });
-  // The plugin spins from 100 ms after its start: wait until it burns CPU for sure.
-  await eventually(() => assert.ok(cpuTicks(pluginPid) > 20, 'the plugin is not spinning yet'));
+  // The plugin spins from 100 ms after its start: wait until it has burnt 300 ms of CPU
+  // more (an idle plugin burns none), so that it is stuck for sure when its host dies.
+  const idle = cpuTicks(pluginPid);
+  await eventually(
+    () => assert.ok(cpuTicks(pluginPid) - idle >= 30, 'the plugin is not spinning yet'),
+    20_000,
+  );
   host.kill('SIGKILL');
   await once(host, 'exit');
   const killedAt = performance.now();
@@ -75,7 +80,7 @@ test('tcp: a local client that connects first without the token is refused, and 
   const token = randomBytes(32).toString('hex');
   // Started by hand so that the stranger can connect before any host does.
   const plugin = spawn(process.execPath, [fixture('calc-plugin')], {
-    stdio: ['pipe', 'pipe', 'ignore'],
+    stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
     env: {
       ...process.env,
@@ -85,7 +90,18 @@ test('tcp: a local client that connects first without the token is refused, and 
     },
   });
   t.after(() => plugin.kill('SIGKILL'));
-  const [line] = await once(plugin.stdout!, 'data');
+  let stderr = '';
+  plugin.stderr!.on('data', (c) => {
+    stderr += String(c);
+  });
+  // A plugin that dies before its line must fail the test with its stderr, not leave an
+  // await with nothing to wake it.
+  const [line] = await Promise.race([
+    once(plugin.stdout!, 'data'),
+    once(plugin, 'exit').then(([code, signal]) => {
+      throw new Error(`the plugin exited (${code ?? signal}) before its handshake:\n${stderr}`);
+    }),
+  ]);
   const address = String(line).trim().split('|')[3]!;
   // f98a714: the stranger got the plugin (and with it, whatever the host would send).
   assert.equal(await strangerAsksInfo(address), 'refused');

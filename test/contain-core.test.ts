@@ -8,10 +8,12 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -119,31 +121,48 @@ test("a handshake naming another plugin's socket is refused; that plugin's direc
   await other.kill();
 });
 
+test("a socket named through a link in the host's directory is refused; the link's target survives, and what the plugin left stays", async (t) => {
+  const victim = scratch(t);
+  const victimSocket = join(victim, 'plugin.sock');
+  const server = createServer().listen(victimSocket);
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const client = hostile('link', { address: victim });
+  t.after(() => client.kill());
+  const err = await client.start().catch((e) => e);
+  assert.ok(err instanceof HandshakeError, String(err));
+  assert.equal(err.code, 'PLUGWIRE_HANDSHAKE_ADDRESS');
+  await client.waitForExit();
+  assert.ok(existsSync(victimSocket), 'the socket behind the link is still there');
+  // Never removed recursively: the host's directory stays with what the plugin put in it.
+  const [hostDir, ...others] = readdirSync(socketDir);
+  assert.deepEqual(others, []);
+  assert.deepEqual(readdirSync(join(socketDir, hostDir!)).sort(), ['left.txt', 'link']);
+  rmSync(join(socketDir, hostDir!), { recursive: true });
+  assert.ok(existsSync(victimSocket));
+  server.close();
+  await once(server, 'close');
+});
+
 // ---- item 3: every host wait has a deadline -------------------------------------------
 
-test('start() fails at startTimeout when the plugin keeps yamux up but never answers plugwire/init', async (t) => {
-  const client = hostile('no-init', { startTimeout: 1_500 });
-  t.after(() => client.kill());
-  const started = performance.now();
-  const err = await client.start().catch((e) => e);
-  const took = performance.now() - started;
-  assert.ok(err instanceof StartTimeoutError, String(err));
-  assert.equal(err.code, 'PLUGWIRE_START_TIMEOUT');
-  assert.match(err.message, /within 1500 ms \(waiting for the answer to plugwire\/init\)/);
-  assert.ok(took < 1_500 + 2_000, `settled after ${took.toFixed(0)} ms`);
-  assert.equal(client.state, 'exited');
-});
-
-test('start() fails at startTimeout when the peer accepts the connection and never speaks', async (t) => {
-  const client = hostile('silent', { startTimeout: 1_500 });
-  t.after(() => client.kill());
-  const started = performance.now();
-  const err = await client.start().catch((e) => e);
-  const took = performance.now() - started;
-  assert.ok(err instanceof StartTimeoutError, String(err));
-  assert.ok(took < 1_500 + 2_000, `settled after ${took.toFixed(0)} ms`);
-  assert.equal(client.state, 'exited');
-});
+for (const [mode, what] of [
+  ['no-init', 'the plugin keeps yamux up but never answers plugwire/init'],
+  ['silent', 'the peer accepts the connection and never speaks (not yamux)'],
+] as const) {
+  test(`start() fails at startTimeout when ${what}`, async (t) => {
+    const client = hostile(mode, { startTimeout: 1_500 });
+    t.after(() => client.kill());
+    const started = performance.now();
+    const err = await client.start().catch((e) => e);
+    const took = performance.now() - started;
+    assert.ok(err instanceof StartTimeoutError, String(err));
+    assert.equal(err.code, 'PLUGWIRE_START_TIMEOUT');
+    assert.match(err.message, /within 1500 ms \(waiting for the answer to plugwire\/init\)/);
+    assert.ok(took < 1_500 + 2_000, `settled after ${took.toFixed(0)} ms`);
+    assert.equal(client.state, 'exited');
+  });
+}
 
 test('start() fails fast with ConnectionLostError when the peer answers with bytes that are not yamux', async (t) => {
   const client = hostile('garbage', { startTimeout: 30_000 });

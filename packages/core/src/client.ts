@@ -574,14 +574,7 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
       const proc = this.#process;
       if (!proc) return err;
       if (proc instanceof AttachedProcess) proc.watch();
-      let timer: NodeJS.Timeout | undefined;
-      const status = await Promise.race([
-        proc.exited,
-        new Promise<undefined>((r) => {
-          timer = setTimeout(() => r(undefined), EXIT_STATUS_WAIT_MS);
-        }),
-      ]);
-      clearTimeout(timer);
+      const status = await exitWithin(proc, EXIT_STATUS_WAIT_MS);
       if (status) return this.#exitError ?? new PluginExitedError(status, proc.stderrTail());
       // The session's own error says what broke (the streams only see that it closed).
       return using ? new ConnectionLostError(this.name, this.#sessionError ?? err) : err;
@@ -643,14 +636,7 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
       } else {
         proc.closeStdin();
       }
-      let timer: NodeJS.Timeout | undefined;
-      const graceful = await Promise.race([
-        proc.exited,
-        new Promise<undefined>((r) => {
-          timer = setTimeout(() => r(undefined), grace);
-        }),
-      ]);
-      clearTimeout(timer);
+      const graceful = await exitWithin(proc, grace);
       if (!graceful) {
         debug('%s: did not exit within %d ms of quit: SIGKILL', this.name, grace);
         proc.signal('SIGKILL');
@@ -691,4 +677,17 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
       debug('%s: left %s: the plugin put something else there', this.name, dir.path);
     }
   }
+}
+
+/** The exit status if the process exits within `ms`, else undefined. */
+async function exitWithin(proc: ProcessHandle, ms: number): Promise<ExitStatus | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const status = await Promise.race([
+    proc.exited,
+    new Promise<undefined>((r) => {
+      timer = setTimeout(() => r(undefined), ms);
+    }),
+  ]);
+  clearTimeout(timer);
+  return status;
 }

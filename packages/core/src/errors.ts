@@ -50,7 +50,7 @@ export class HandshakeError extends PlugwireError {
 export class StartTimeoutError extends HandshakeError {
   readonly stage: string;
   constructor(ms: number, stderr: readonly string[], stage = 'the handshake line') {
-    super(`the plugin did not complete the handshake within ${ms} ms (waiting for ${stage})`, {
+    super(`the plugin did not complete its start within ${ms} ms (waiting for ${stage})`, {
       stderr,
       code: 'PLUGWIRE_START_TIMEOUT',
     });

@@ -85,9 +85,21 @@ export class HostSocketDir {
     return new HostSocketDir(path, st.dev, st.ino);
   }
 
-  /** True when `address` is a socket path the protocol allows inside this directory. */
+  /**
+   * True when `address` is a socket path the protocol allows inside this directory: in it,
+   * or in a real directory (not a link) in it.
+   */
   contains(address: string): boolean {
-    return partsInside(this.path, address) !== undefined;
+    return this.#parts(address) !== undefined;
+  }
+
+  /** The parts of `address` below this directory, never through a link. */
+  #parts(address: string | undefined): string[] | undefined {
+    const parts = address ? partsInside(this.path, address) : undefined;
+    if (parts?.length === 2 && !lstatOrUndefined(join(this.path, parts[0]!))?.isDirectory()) {
+      return undefined; // a link to elsewhere (another plugin's socket dir, say)
+    }
+    return parts;
   }
 
   /**
@@ -99,7 +111,7 @@ export class HostSocketDir {
     const st = lstatOrUndefined(this.path);
     if (!st) return true;
     if (!st.isDirectory() || st.dev !== this.#dev || st.ino !== this.#ino) return false;
-    const parts = address ? partsInside(this.path, address) : undefined;
+    const parts = this.#parts(address);
     if (parts) {
       const socket = join(this.path, ...parts);
       if (lstatOrUndefined(socket)?.isSocket()) tryRemove(() => unlinkSync(socket));
