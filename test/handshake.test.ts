@@ -179,3 +179,39 @@ test('a plugin can listen on loopback tcp within a port range', async () => {
   assert.ok(port >= 41000 && port <= 41050);
   await client.kill();
 });
+
+test('a program that prints other output and keeps running fails the start at startTimeout, quoting what it printed', async (t) => {
+  const client = new PluginClient({
+    command: process.execPath,
+    args: [
+      '-e',
+      "console.log('Server listening on port 8080'); console.log('x'.repeat(5000)); setInterval(() => {}, 1000);",
+    ],
+    plugins: { calc: {} },
+    unixSocketDir: socketDir,
+    startTimeout: 1_000,
+  });
+  t.after(() => client.kill());
+  const err = await client.start().catch((e) => e);
+  assert.ok(err instanceof StartTimeoutError, String(err));
+  assert.equal(err.stdout[0], 'Server listening on port 8080');
+  assert.ok(err.stdout[1]!.length < 300, 'a long line is quoted cut');
+  assert.match(
+    err.message,
+    /printed to stdout instead of a handshake line[^]*Server listening on port 8080/,
+  );
+});
+
+test('a program that prints other output and exits fails the start at once, quoting what it printed', async () => {
+  const client = new PluginClient({
+    command: process.execPath,
+    args: ['-e', "console.log('usage: tool [options]'); process.exit(2);"],
+    plugins: { calc: {} },
+    unixSocketDir: socketDir,
+  });
+  const err = await client.start().catch((e) => e);
+  assert.ok(err instanceof HandshakeError, String(err));
+  assert.deepEqual(err.stdout, ['usage: tool [options]']);
+  assert.match(err.message, /exited before the handshake[^]*usage: tool \[options\]/);
+  assert.equal(client.exited, true);
+});

@@ -65,6 +65,14 @@ const MAX_PRE_HANDSHAKE_LINE = 4 * 1024;
  */
 const MAX_PRE_HANDSHAKE_OUTPUT = 1024 * 1024;
 
+/**
+ * How many stdout lines before the handshake a failed start quotes, each cut to QUOTED_LINE
+ * characters: enough to recognise a program that is not a plugin (a usage text, a server's
+ * banner) without repeating a flood.
+ */
+const QUOTED_STDOUT_LINES = 5;
+const QUOTED_LINE = 200;
+
 /** The answer to `plugwire/info`. */
 export interface PluginInfoResponse {
   pid: number;
@@ -105,6 +113,8 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
   #identity: TlsIdentity | undefined;
   #token: string | undefined;
   #socketDir: HostSocketDir | undefined;
+  /** The last stdout lines before the handshake line (see QUOTED_STDOUT_LINES). */
+  #preHandshake: string[] = [];
   #handshake: Handshake | undefined;
   #socket: Socket | undefined;
   #conn: HostConnection | undefined;
@@ -331,7 +341,12 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
     if (this.#r.managed) manage(this);
     proc.exited.then((status) => this.#onExit(status));
     debug('%s: started pid %d', this.name, proc.pid);
-    const deadline = new StartDeadline(this.#r.startTimeout, () => proc.stderrTail());
+    // Only while the handshake line is awaited: later stdout is the plugin's own output.
+    const deadline = new StartDeadline(
+      this.#r.startTimeout,
+      () => proc.stderrTail(),
+      () => (this.#onHandshakeLine ? this.#preHandshake.slice() : []),
+    );
     try {
       const handshake = await deadline.race(this.#readHandshake(proc), 'the handshake line', () => {
         this.#onHandshakeLine = undefined;
@@ -478,12 +493,16 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
         if (err) reject(err);
         else resolve(h!);
       };
+      this.#preHandshake = [];
       const forward = (text: string) => {
-        this.#stdout(
+        const cut =
           text.length > MAX_PRE_HANDSHAKE_LINE
             ? `${text.slice(0, MAX_PRE_HANDSHAKE_LINE)}… (${text.length - MAX_PRE_HANDSHAKE_LINE} more characters cut)`
-            : text,
-        );
+            : text;
+        // The last few, quoted by the error if no handshake line ever comes.
+        this.#preHandshake.push(cut.length > QUOTED_LINE ? `${cut.slice(0, QUOTED_LINE)}…` : cut);
+        if (this.#preHandshake.length > QUOTED_STDOUT_LINES) this.#preHandshake.shift();
+        this.#stdout(cut);
       };
       this.#onHandshakeLine = (line) => {
         seen += line.length + 1;
@@ -530,7 +549,13 @@ export class PluginClient extends EventEmitter<PluginClientEvents> {
           proc.stderrTail(),
           'the plugin exited before the handshake',
         );
-        done(new HandshakeError(e.message, { stderr: [], cause: e }));
+        done(
+          new HandshakeError(e.message, {
+            stderr: [],
+            stdout: this.#preHandshake.slice(),
+            cause: e,
+          }),
+        );
       });
     });
   }

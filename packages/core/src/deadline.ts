@@ -9,11 +9,17 @@ export class StartDeadline {
   readonly ms: number;
   readonly #at: number;
   readonly #stderr: () => readonly string[];
+  readonly #stdout: () => readonly string[];
 
-  constructor(ms: number, stderr: () => readonly string[]) {
+  constructor(
+    ms: number,
+    stderr: () => readonly string[],
+    stdout: () => readonly string[] = () => [],
+  ) {
     this.ms = ms;
     this.#at = performance.now() + ms;
     this.#stderr = stderr;
+    this.#stdout = stdout;
   }
 
   /** Milliseconds left (0 once passed). */
@@ -23,7 +29,7 @@ export class StartDeadline {
 
   /** The error of this deadline, naming what the host was waiting for. */
   error(stage: string): StartTimeoutError {
-    return new StartTimeoutError(this.ms, this.#stderr(), stage);
+    return new StartTimeoutError(this.ms, this.#stderr(), stage, this.#stdout());
   }
 
   /**
@@ -33,8 +39,10 @@ export class StartDeadline {
   race<T>(p: Promise<T>, stage: string, onTimeout?: () => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
+        // The error first: it describes the state that onTimeout is about to release.
+        const err = this.error(stage);
         onTimeout?.();
-        reject(this.error(stage));
+        reject(err);
       }, this.remaining());
       p.then(
         (v) => {

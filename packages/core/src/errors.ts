@@ -27,14 +27,28 @@ export class HandshakeError extends PlugwireError {
   readonly stderr: readonly string[];
   /** The offending handshake line, when there was one. */
   readonly line: string | undefined;
+  /**
+   * The last lines the program printed to stdout where its handshake line was expected (a
+   * program that is not a plugwire plugin, or a plugin that prints before serve()).
+   */
+  readonly stdout: readonly string[];
   constructor(
     message: string,
-    options: { line?: string; stderr?: readonly string[]; cause?: unknown; code?: string } = {},
+    options: {
+      line?: string;
+      stderr?: readonly string[];
+      stdout?: readonly string[];
+      cause?: unknown;
+      code?: string;
+    } = {},
   ) {
-    super(options.code ?? 'PLUGWIRE_HANDSHAKE', withStderr(message, options.stderr ?? []), {
-      cause: options.cause,
-    });
+    super(
+      options.code ?? 'PLUGWIRE_HANDSHAKE',
+      withStdout(withStderr(message, options.stderr ?? []), options.stdout ?? []),
+      { cause: options.cause },
+    );
     this.line = options.line;
+    this.stdout = options.stdout ?? [];
     // A plugin that exited before the handshake: the tail is in the cause (and its message,
     // which this one repeats), and belongs here too.
     const fromCause = options.cause instanceof PluginExitedError ? options.cause.stderr : [];
@@ -49,9 +63,15 @@ export class HandshakeError extends PlugwireError {
  */
 export class StartTimeoutError extends HandshakeError {
   readonly stage: string;
-  constructor(ms: number, stderr: readonly string[], stage = 'the handshake line') {
+  constructor(
+    ms: number,
+    stderr: readonly string[],
+    stage = 'the handshake line',
+    stdout: readonly string[] = [],
+  ) {
     super(`the plugin did not complete its start within ${ms} ms (waiting for ${stage})`, {
       stderr,
+      stdout,
       code: 'PLUGWIRE_START_TIMEOUT',
     });
     this.stage = stage;
@@ -108,4 +128,13 @@ export class ClientStateError extends PlugwireError {
   constructor(message: string) {
     super('PLUGWIRE_CLIENT_STATE', message);
   }
+}
+
+/**
+ * `message` with what the program printed to stdout instead of a handshake line: the usual
+ * sign of a command that is not a plugwire plugin.
+ */
+function withStdout(message: string, stdout: readonly string[]): string {
+  if (stdout.length === 0) return message;
+  return `${message}\nit printed to stdout instead of a handshake line (a plugin prints exactly one line, CORE|APP|NETWORK|ADDRESS|PROTOCOL, see docs/protocol.md §3):\n${stdout.map((l) => `  ${l}`).join('\n')}`;
 }
