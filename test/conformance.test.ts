@@ -1,5 +1,5 @@
 // The conformance kit (`plugwire conformance -- <command…>`, docs/protocol.md §14) against
-// the TypeScript and Go reference plugins, which pass every item, and against plugins that
+// the TypeScript, Go and Python reference plugins, which pass every item, and against plugins that
 // break a rule, which fail that item and make the kit exit 1.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -9,11 +9,16 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { goBuild, goMissing, SDK_PACKAGES } from '../scripts/go.mjs';
+import { findPython } from '../scripts/python.mjs';
 import { checkLeaks } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../packages/control/bin/plugwire.js', import.meta.url));
 const TS_PLUGIN = fileURLToPath(new URL('../examples/dist/conformance/plugin.js', import.meta.url));
 const GO_SRC = fileURLToPath(new URL('../examples/go-conformance', import.meta.url));
+const PY_PLUGIN = fileURLToPath(
+  new URL('../examples/python-conformance/plugin.py', import.meta.url),
+);
+const PYTHON_DIR = fileURLToPath(new URL('../python', import.meta.url));
 /** Items per run: start, 13 checks, the host-gone check. */
 const ITEMS = 15;
 
@@ -21,6 +26,12 @@ const missing = goMissing(SDK_PACKAGES);
 const skipGo =
   missing !== undefined && process.env.PLUGWIRE_SKIP_GO === '1'
     ? `PLUGWIRE_SKIP_GO=1 (${missing}): the Go reference plugin is not checked`
+    : false;
+
+const python = findPython();
+const skipPython =
+  python.python === undefined && process.env.PLUGWIRE_SKIP_PYTHON === '1'
+    ? `PLUGWIRE_SKIP_PYTHON=1 (${python.missing}): the Python reference plugin is not checked`
     : false;
 
 const { socketDir } = checkLeaks();
@@ -91,6 +102,27 @@ test('the Go reference plugin passes every conformance item, with both codecs', 
   const r = await kit(['--', goPlugin]);
   assert.deepEqual(r.failed, [], r.out);
   assert.equal(r.passed.length, 2 * ITEMS, r.out);
+  assert.equal(r.code, 0);
+});
+
+test('the Python reference plugin passes every conformance item, with both codecs', {
+  skip: skipPython,
+  timeout: 300_000,
+}, async () => {
+  if (python.python === undefined) {
+    throw new Error(
+      `no Python 3.11+ with msgpack and pytest (${python.missing}): run ` +
+        '`node scripts/ensure-python.mjs`, or set PLUGWIRE_SKIP_PYTHON=1 to skip it.',
+    );
+  }
+  const r = await kit(['--', python.python, PY_PLUGIN], {
+    PYTHONPATH: PYTHON_DIR,
+    PYTHONDONTWRITEBYTECODE: '1',
+  });
+  assert.deepEqual(r.failed, [], r.out);
+  assert.equal(r.passed.length, 2 * ITEMS, r.out);
+  assert.match(r.out, /\[default codecs\] start, handshake and dispense \(codec msgpack\)/);
+  assert.match(r.out, /\[json\] start, handshake and dispense \(codec json\)/);
   assert.equal(r.code, 0);
 });
 

@@ -6,8 +6,11 @@
 // Without one this file fails, saying what to install, unless PLUGWIRE_SKIP_PYTHON=1, which
 // reports every test as skipped.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { type TestContext, test } from 'node:test';
@@ -258,6 +261,67 @@ test('a Python plugin listens on loopback tcp when the host asks for it', { skip
   assert.match(client.handshake!.address, /^127\.0\.0\.1:\d+$/);
   assert.equal(await c.add(20, 22), 42);
   await stopsCleanly(client);
+});
+
+/** Connects to `address`, sends 64 bytes that are not the token, and says what came back. */
+async function attackerWithWrongToken(address: string): Promise<'closed' | 'answered'> {
+  const i = address.lastIndexOf(':');
+  const socket = connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)) });
+  try {
+    await once(socket, 'connect');
+    socket.write(randomBytes(32).toString('hex'));
+    const answer = new Promise<'closed' | 'answered'>((resolve) => {
+      socket.once('data', () => resolve('answered'));
+      socket.once('close', () => resolve('closed'));
+      socket.once('error', () => resolve('closed'));
+    });
+    return await answer;
+  } finally {
+    socket.destroy();
+  }
+}
+
+test('tcp: an attacker that connects first with a wrong token is refused, and the TS host still gets the Python plugin', {
+  skip,
+}, async (t) => {
+  if (found.python === undefined) throw new Error(`no Python 3.11+ (${found.missing})`);
+  const token = randomBytes(32).toString('hex');
+  // Started by hand so that the attacker can connect before any host does.
+  const plugin = spawn(found.python, [FIXTURE], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+    env: {
+      ...process.env,
+      PYTHONPATH: PYTHON_DIR,
+      PYTHONDONTWRITEBYTECODE: '1',
+      PLUGWIRE_MAGIC_COOKIE: 'b2a1f6c0-plugwire-d1e3-4c59-9b3e-7f0c5d2a8e41',
+      PLUGWIRE_NETWORK: 'tcp',
+      PLUGWIRE_AUTH_TOKEN: token,
+    },
+  });
+  t.after(() => plugin.kill('SIGKILL'));
+  const exited = once(plugin, 'exit');
+  const [line] = await once(plugin.stdout!, 'data');
+  const address = String(line).trim().split('|')[3]!;
+  // Before the token: the attacker got the plugin (and whatever the host would send it).
+  assert.equal(await attackerWithWrongToken(address), 'closed');
+  assert.equal(plugin.exitCode, null, 'the plugin waits on for its host');
+  const client = new PluginClient({
+    plugins: { calc },
+    reattach: {
+      version: 1,
+      pid: plugin.pid!,
+      network: 'tcp',
+      address,
+      protocolVersion: 1,
+      codec: 'msgpack',
+      token,
+    },
+  });
+  t.after(() => client.kill());
+  const c = await client.dispense(calc);
+  assert.equal(await c.add(2, 3), 5);
+  await client.kill();
+  assert.deepEqual(await exited, [0, null]);
 });
 
 test('a host that stops reading a Python stream early ends its generator (finally runs)', {

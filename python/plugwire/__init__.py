@@ -15,7 +15,7 @@ stream, an async generator or ItemSource(...) for an object stream, a function f
 callback. Raise PluginError(message, code=..., data=...) for an error with a code.
 """
 
-from .client import ClientOptions, LogRecord, PluginClient, PluginExitedError, StartTimeoutError, UnknownPluginError
+from .client import ClientOptions, LogRecord, PluginClient, PluginExitedError, StartTimeoutError, TcpAuthError, UnknownPluginError
 from .errors import HandshakeError, MarkerError, PluginError
 from .logs import HclogFormatter, HclogHandler
 from .marshal import (
@@ -45,6 +45,7 @@ __all__ = [
     "PluginClient",
     "PluginExitedError",
     "StartTimeoutError",
+    "TcpAuthError",
     "UnknownPluginError",
     "ByteSource",
     "ConnectionClosedError",

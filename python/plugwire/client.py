@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import signal
 from collections.abc import Callable, Mapping, Sequence
@@ -52,6 +53,13 @@ class StartTimeoutError(HandshakeError):
     code = "PLUGWIRE_START_TIMEOUT"
 
 
+class TcpAuthError(HandshakeError):
+    """The plugin at the tcp address did not take our token: it is not the plugin this host
+    started, or it does not implement tcp authentication (see ``insecure_tcp``)."""
+
+    code = "PLUGWIRE_TCP_AUTH"
+
+
 class UnknownPluginError(PlugwireError):
     code = "PLUGWIRE_UNKNOWN_PLUGIN"
 
@@ -85,7 +93,13 @@ class ClientOptions:
     magic_cookie_key: str = hs.DEFAULT_COOKIE_KEY
     magic_cookie_value: str = hs.DEFAULT_COOKIE_VALUE
     unix_socket_dir: str | None = None
-    #: Seconds from start to the handshake line.
+    #: ``"unix"`` or ``"tcp"`` (loopback): the transport the plugin is asked to listen on.
+    network: str = "unix"
+    #: Send no tcp token (PLUGWIRE_AUTH_TOKEN): any local user can then connect to a plugin
+    #: listening on tcp. For plugins that do not implement tcp authentication.
+    insecure_tcp: bool = False
+    #: Seconds from start to the handshake line, the connection and the plugin's answer to
+    #: the tcp token.
     start_timeout: float = 60.0
     #: Seconds between quit and SIGKILL.
     kill_grace: float = 2.0
@@ -133,6 +147,10 @@ class PluginClient:
         self.options = ClientOptions(**options)
         for c in self.options.codecs:
             codec_by_name(c)
+        if self.options.network not in ("unix", "tcp"):
+            raise ValueError(f'network must be "unix" or "tcp", not {self.options.network!r}')
+        #: The tcp token of this start (None with insecure_tcp).
+        self._token: str | None = None
         self.proc: asyncio.subprocess.Process | None = None
         self.session: Session | None = None
         self.broker: MuxBroker | None = None
@@ -209,6 +227,15 @@ class PluginClient:
         env[hs.ENV_CODECS] = ",".join(o.codecs)
         if o.unix_socket_dir:
             env[hs.ENV_UNIX_SOCKET_DIR] = o.unix_socket_dir
+        env.pop(hs.ENV_AUTH_TOKEN, None)  # never a token of our own host's
+        if o.network == "tcp":
+            env[hs.ENV_NETWORK] = "tcp"
+        if not o.insecure_tcp:
+            # Also without network="tcp": a plugin may choose tcp itself.
+            self._token = secrets.token_hex(hs.AUTH_TOKEN_LENGTH // 2)
+            env[hs.ENV_AUTH_TOKEN] = self._token
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + o.start_timeout
         self.proc = await asyncio.create_subprocess_exec(
             *self.command,
             stdin=asyncio.subprocess.PIPE,
@@ -230,7 +257,14 @@ class PluginClient:
             raise
         self._spawn(self._forward_stdout())
         try:
-            await self._connect(line)
+            try:
+                await asyncio.wait_for(self._connect(line), max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                raise StartTimeoutError(
+                    f"the plugin at {self.network}:{self.address} did not accept the connection"
+                    f"{' and the tcp token' if self.network == 'tcp' and self._token else ''}"
+                    f" within the start timeout ({o.start_timeout:g} s)"
+                ) from None
             await self._init()
         except BaseException:
             await self.kill()
@@ -292,6 +326,12 @@ class PluginClient:
         else:
             host, port = address.rsplit(":", 1)
             reader, writer = await asyncio.open_connection(host, int(port))
+            if self._token is not None:
+                try:
+                    await self._present_token(reader, writer, address)
+                except BaseException:
+                    writer.transport.abort()
+                    raise
         self.session = Session(reader, writer, "client", o.mux, name="host")
         self.broker = MuxBroker(self.session, o.broker_timeout)
         self._wire = Wire(self.broker, codec_by_name(codec), "host", o.max_message_size)
@@ -299,6 +339,23 @@ class PluginClient:
         # opens is a broker stream (callbacks it dials).
         self.control = self._wire.peer(self.session.open_stream(), "control")
         self._spawn(self.broker.run())
+
+    async def _present_token(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str) -> None:
+        """Sends the token and waits for the plugin's one-byte answer (docs/protocol.md §4);
+        the caller bounds the wait with the start deadline."""
+        assert self._token is not None
+        writer.write(self._token.encode())
+        try:
+            await writer.drain()
+            answer = await reader.read(1)
+        except OSError as e:
+            raise TcpAuthError(f"the plugin at tcp:{address} failed while checking the token ({e}): "
+                               "it is not the plugin this host started, or it does not implement "
+                               "tcp authentication (see insecure_tcp)") from e
+        if answer != hs.TCP_AUTH_ACK:
+            why = f"answered the token with byte {answer[0]}" if answer else "closed the connection instead of accepting the token"
+            raise TcpAuthError(f"the plugin at tcp:{address} {why}: it is not the plugin this host "
+                               "started, or it does not implement tcp authentication (see insecure_tcp)")
 
     async def _init(self) -> None:
         assert self.control

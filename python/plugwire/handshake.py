@@ -17,6 +17,15 @@ ENV_CODECS = "PLUGWIRE_CODECS"
 ENV_NETWORK = "PLUGWIRE_NETWORK"
 ENV_CLIENT_CERT = "PLUGIN_CLIENT_CERT"
 ENV_REATTACHABLE = "PLUGWIRE_REATTACHABLE"
+ENV_AUTH_TOKEN = "PLUGWIRE_AUTH_TOKEN"
+
+#: tcp authentication (docs/protocol.md §4): the token is this many hex characters, and the
+#: plugin answers a matching one with TCP_AUTH_ACK.
+AUTH_TOKEN_LENGTH = 64
+TCP_AUTH_ACK = b"\x06"
+#: How long a tcp connection may take to present the token. The host sends it at once; this
+#: only bounds connections of others that say nothing.
+TOKEN_TIMEOUT = 5.0
 
 #: The cookie a plugwire host sets when its handshake config names none.
 DEFAULT_COOKIE_KEY = "PLUGWIRE_MAGIC_COOKIE"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import grp
+import hmac
 import inspect
 import logging
 import os
@@ -131,6 +132,10 @@ class _PluginServer:
         self.codec = codec_by_name(codec_name)
         self.plugins = {name: p if isinstance(p, Exposed) else Exposed(p) for name, p in plugins.items()}
         self.reattachable = os.environ.get(hs.ENV_REATTACHABLE) == "1"
+        # Read once and removed, so that processes the plugin starts do not inherit it.
+        token = os.environ.pop(hs.ENV_AUTH_TOKEN, None)
+        self.token: bytes | None = token.encode() if token else None
+        self.network = "unix"
         self.session: Session | None = None
         self.socket_dir: str | None = None
         self.stopping: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -152,6 +157,7 @@ class _PluginServer:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         network = "tcp" if os.environ.get(hs.ENV_NETWORK) == "tcp" else "unix"
+        self.network = network
         listener, address = await self.listen(network)
         loop.add_signal_handler(signal.SIGTERM, self.stop, "SIGTERM")
         # A terminal's Ctrl-C is the host's to handle (go-plugin does the same).
@@ -266,6 +272,36 @@ class _PluginServer:
         if self.session is not None or self.stopping.done():
             writer.transport.abort()  # one host per plugin process
             return
+        if self.network == "tcp" and self.token is not None:
+            # Any local user can connect to a loopback port: only the one who presents the
+            # token gets the plugin. Each connection is checked in a task of its own, so a
+            # stranger that connects first (silent, or wrong) does not hold up the host.
+            self.spawn(self.check_token(self.token, reader, writer))
+            return
+        self.start_session(reader, writer)
+
+    async def check_token(self, token: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Reads the first AUTH_TOKEN_LENGTH bytes and compares them with the token in
+        constant time: a match is answered with TCP_AUTH_ACK and served, anything else
+        (other bytes, too few, too late) closes that connection only."""
+        try:
+            presented = await asyncio.wait_for(reader.readexactly(len(token)), hs.TOKEN_TIMEOUT)
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, OSError) as e:
+            why = f"no tcp token within {hs.TOKEN_TIMEOUT:g} s" if isinstance(e, asyncio.TimeoutError) else "connection closed before the tcp token"
+            log.warning("refused a tcp connection: %s", why)
+            writer.transport.abort()
+            return
+        if not hmac.compare_digest(presented, token):
+            log.warning("refused a tcp connection: wrong tcp token")
+            writer.transport.abort()
+            return
+        if self.session is not None or self.stopping.done():
+            writer.transport.abort()  # another connection with the token came first
+            return
+        writer.write(hs.TCP_AUTH_ACK)
+        self.start_session(reader, writer)
+
+    def start_session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = Session(reader, writer, "server", self.opts.mux, name="plugin")
         self.session = session
         self.spawn(self.serve_session(session))
