@@ -41,8 +41,8 @@ function mounts(): Mount[] {
     const l = left.split(' ');
     const r = right.split(' ');
     out.push({
-      root: unescape(l[3] ?? ''),
-      point: unescape(l[4] ?? ''),
+      root: unescapeOctal(l[3] ?? ''),
+      point: unescapeOctal(l[4] ?? ''),
       fstype: r[0] ?? '',
       superOptions: (r[2] ?? '').split(','),
     });
@@ -50,7 +50,7 @@ function mounts(): Mount[] {
   return out;
 }
 
-function unescape(s: string): string {
+function unescapeOctal(s: string): string {
   return s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 }
 

@@ -241,7 +241,9 @@ export class Sandbox {
       ];
     }
     const rlimits: string[] = [];
-    if (o.cpuTime !== undefined) rlimits.push(`--cpu=${o.cpuTime}`);
+    // Soft below hard: the kernel sends SIGXCPU at the soft limit (a reason the host can
+    // name) and SIGKILL only a second later, at the hard one, for a plugin that ignores it.
+    if (o.cpuTime !== undefined) rlimits.push(`--cpu=${o.cpuTime}:${o.cpuTime + 1}`);
     if (o.memory !== undefined && !this.#cgroups?.parents.memory) rlimits.push(`--as=${o.memory}`);
     if (rlimits.length > 0) argv = [this.#tools.prlimit!, ...rlimits, ...argv];
     if (o.network === 'none') argv = [this.#tools.unshare!, '-n', ...argv];
@@ -309,12 +311,8 @@ export class Sandbox {
           `memory limit (${mib(o.memory!)} MiB) exceeded: killed by the kernel's OOM killer`,
         );
       else if (heap) why.push(`memory limit (V8 heap of ${heapMiB(o.memory ?? 0)} MiB) exceeded`);
-      if (
-        o.cpuTime !== undefined &&
-        (signal === 'SIGXCPU' || signal === 'SIGKILL') &&
-        !group?.oomKilled()
-      ) {
-        if (signal === 'SIGXCPU') why.push(`CPU time limit (${o.cpuTime} s) exceeded`);
+      if (o.cpuTime !== undefined && signal === 'SIGXCPU') {
+        why.push(`CPU time limit (${o.cpuTime} s) exceeded`);
       }
       const refused = group?.pidsRefused() ?? 0;
       if (refused > 0) why.push(`process limit (${o.pids}) refused ${refused} fork(s)`);
