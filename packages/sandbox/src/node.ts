@@ -34,12 +34,10 @@ export function permissionArgs(p: NodePermissions, socketDir: string | undefined
     write.push(socketDir);
   }
   const out = [flag];
-  // Node 20 takes one comma-separated list; later versions take the flag once per path.
+  // One flag per path: Node 20.20 and later refuse a comma-separated list, and a trailing
+  // slash or a comma would change what is granted.
   const list = (name: string, paths: string[]) => {
-    const real = [...new Set(paths.map(realOrSelf))];
-    if (real.length === 0) return;
-    if (flag === '--experimental-permission') out.push(`${name}=${real.join(',')}`);
-    else for (const r of real) out.push(`${name}=${r}`);
+    for (const r of new Set(paths.map(realOrSelf))) out.push(`${name}=${r}`);
   };
   list('--allow-fs-read', read);
   list('--allow-fs-write', write);
