@@ -272,7 +272,9 @@ export class Sandbox {
         env,
         cwd: t.cwd,
         stdio: ['pipe', 'pipe', 'pipe'],
-        detached: true,
+        // As core's spawnCommand: its own process group, so kill() reaches its children.
+        detached: process.platform !== 'win32',
+        windowsHide: true,
       });
     } catch (err) {
       if (group) this.#track(group.remove());
