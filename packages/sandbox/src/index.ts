@@ -14,6 +14,7 @@ export {
 export {
   CGROUP_JOIN_FAILED,
   createSandbox,
+  describeSandbox,
   Sandbox,
   type SandboxClientOptions,
   type SandboxInfo,

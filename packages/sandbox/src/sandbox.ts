@@ -362,3 +362,25 @@ function which(name: string): string | undefined {
 export function createSandbox(target: SandboxTarget, options: SandboxOptions): Sandbox {
   return new Sandbox(target, options);
 }
+
+/** One line for `plugwire inspect`: each limit in force and what enforces it. */
+export function describeSandbox(i: SandboxInfo): string {
+  const parts: string[] = [];
+  if (i.memory) {
+    parts.push(
+      `memory ${mib(i.memory.bytes)} MiB (${i.memory.by}${i.memory.v8HeapMiB ? `, V8 heap ${i.memory.v8HeapMiB} MiB` : ''})`,
+    );
+  }
+  if (i.cpu) parts.push(`cpu ${i.cpu.cpus} (${i.cpu.by})`);
+  if (i.cpuTime) parts.push(`cpu time ${i.cpuTime.seconds} s`);
+  if (i.pids) parts.push(`pids ${i.pids.max} (${i.pids.by})`);
+  parts.push(`env ${typeof i.env === 'string' ? i.env : i.env.join(',')}`);
+  parts.push(`network ${i.network}`);
+  if (i.user) parts.push(`user ${i.user.uid}:${i.user.gid}`);
+  if (i.files) {
+    parts.push(
+      `files (${i.files.flag}) read ${i.files.read.join(',') || '-'} write ${i.files.write.join(',') || '-'}${i.files.childProcess ? ', child processes' : ''}${i.files.worker ? ', workers' : ''}`,
+    );
+  }
+  return parts.join('; ');
+}
