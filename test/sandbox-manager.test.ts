@@ -18,7 +18,7 @@ interface Escape {
   env(name: string): string | null;
   alloc(mib: number): number;
 }
-const escape = definePlugin<Escape>({ name: 'escape', methods: ['ping', 'env', 'alloc'] });
+const escapeApi = definePlugin<Escape>({ name: 'escape', methods: ['ping', 'env', 'alloc'] });
 
 function escapeFolder(sandbox?: Record<string, unknown>): string {
   const dir = join(tempDir(), 'escape');
@@ -50,7 +50,7 @@ test('a managed plugin does not see host secrets, only the default set and what 
   hostSecret(t);
   const m = manager(socketDir, { env: { FROM_CONFIG: 'yes' } });
   await m.load({ path: escapeFolder({ env: ['PW_DECLARED'] }) });
-  const e = await m.dispense('escape', escape);
+  const e = await m.dispense('escape', escapeApi);
   assert.equal(await e.env('PW_HOST_SECRET'), null);
   assert.equal(await e.env('PW_DECLARED'), 'wanted');
   assert.equal(await e.env('FROM_CONFIG'), 'yes');
@@ -69,7 +69,7 @@ test('a managed plugin over its manifest memory cap crashes with "memory limit" 
   const m = manager(socketDir, { supervisor: { maxRestarts: 0 } });
   t.after(() => m.close());
   await m.load({ path: escapeFolder({ memory: '96M' }) });
-  const e = await m.dispense('escape', escape);
+  const e = await m.dispense('escape', escapeApi);
   const x = await m.inspect('escape');
   assert.equal(x.sandbox?.memory?.bytes, 96 * 1024 * 1024);
   await assert.rejects(e.alloc(400));
