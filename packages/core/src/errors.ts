@@ -5,6 +5,8 @@ export interface ExitStatus {
   code: number | null;
   /** The signal that ended the process, or null. */
   signal: NodeJS.Signals | null;
+  /** Why, when what started the process knows more than the code or signal (a sandbox limit). */
+  reason?: string;
 }
 
 export class PlugwireError extends Error {
@@ -103,7 +105,8 @@ export class PluginExitedError extends PlugwireError {
   readonly stderr: readonly string[];
   constructor(status: ExitStatus, stderr: readonly string[], what = 'the plugin process exited') {
     const how =
-      status.signal !== null ? `killed by ${status.signal}` : `with code ${status.code ?? '?'}`;
+      (status.signal !== null ? `killed by ${status.signal}` : `with code ${status.code ?? '?'}`) +
+      (status.reason ? `: ${status.reason}` : '');
     super('PLUGWIRE_PLUGIN_EXITED', withStderr(`${what} (${how})`, stderr));
     this.exitCode = status.code;
     this.signal = status.signal;

@@ -60,6 +60,6 @@ export {
   type LogRecord,
 } from './logs.js';
 export type { Plugin, PluginContext, PluginSet } from './plugin.js';
-export type { SpawnFunction } from './process.js';
+export { EXIT_REASON, type SpawnFunction } from './process.js';
 export { type ReattachConfig, ReattachError } from './reattach.js';
 export { type PluginServer, type ServeOptions, serve } from './server.js';

@@ -2,8 +2,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { ExitStatus } from './errors.js';
 import { isPlugwireDebugRecord, LineSplitter } from './logs.js';
 
-/** Starts the plugin process with the environment plugwire prepared. */
+/**
+ * Starts the plugin process with the environment plugwire prepared. The child may carry a
+ * function under `EXIT_REASON` that says why it ended (a sandbox's limit), asked after exit.
+ */
 export type SpawnFunction = (env: NodeJS.ProcessEnv) => ChildProcess;
+
+/** Key of the optional `() => string | undefined` a spawned child carries (see SpawnFunction). */
+export const EXIT_REASON = Symbol.for('plugwire.exitReason');
 
 export interface PluginProcessOptions {
   spawn: SpawnFunction;
@@ -89,6 +95,8 @@ export class PluginProcess implements ProcessHandle {
     this.exited = new Promise((resolve) => {
       const finish = (status: ExitStatus) => {
         if (this.#status) return;
+        const why = (child as { [EXIT_REASON]?: () => string | undefined })[EXIT_REASON]?.();
+        if (why) status.reason = why;
         this.#status = status;
         resolve(status);
       };

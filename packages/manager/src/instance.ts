@@ -11,6 +11,8 @@ import {
   type PluginSet,
   type RpcPeer,
 } from '@plugwire/core';
+import { createSandbox, type Sandbox } from '@plugwire/sandbox';
+import { sandboxOptions } from './sandbox.js';
 import type { PreparedPlugin } from './sources.js';
 
 /** What every dispense of a plugin interface gives the manager: the raw peer and context. */
@@ -43,6 +45,10 @@ export class Instance {
   #onIdle: Array<() => void> = [];
   readonly #clients = new WeakMap<object, Promise<unknown>>();
   readonly #stderr: string[] = [];
+  /** What the process runs under; undefined when the host cannot enforce the manifest's limits. */
+  readonly sandbox: Sandbox | undefined;
+  /** Why the sandbox could not be made (SandboxUnavailableError): start() fails with it. */
+  readonly #sandboxError: Error | undefined;
 
   constructor(prepared: PreparedPlugin, o: InstanceOptions) {
     this.prepared = prepared;
@@ -56,6 +62,32 @@ export class Instance {
     }
     const versionedPlugins: Record<number, PluginSet> = {};
     for (const v of m.protocolVersions) versionedPlugins[v] = set;
+    // Every plugin runs in a sandbox: at least the environment allowlist (DEFAULT_PLUGIN_ENV
+    // plus the manifest's sandbox.env), and the manifest's limits.
+    try {
+      this.sandbox = createSandbox(
+        {
+          name: m.name,
+          command: prepared.command,
+          args: prepared.args,
+          cwd: prepared.dir,
+          env: o.env ?? {},
+        },
+        {
+          ...sandboxOptions(m.sandbox, prepared.dir),
+          onEvent: (e) =>
+            o.log({
+              level: 'warn',
+              message: `sandbox: ${e.message}`,
+              fields: { kind: e.kind },
+              structured: false,
+              plugin: e.plugin,
+            }),
+        },
+      );
+    } catch (err) {
+      this.#sandboxError = err as Error;
+    }
     this.client = new PluginClient({
       name: m.name,
       command: prepared.command,
@@ -64,6 +96,7 @@ export class Instance {
       versionedPlugins,
       config: o.config,
       ...(o.env ? { env: o.env } : {}),
+      ...(this.sandbox ? this.sandbox.clientOptions() : {}),
       ...(o.unixSocketDir ? { unixSocketDir: o.unixSocketDir } : {}),
       ...(o.killGrace !== undefined ? { killGrace: o.killGrace } : {}),
       ...(o.startTimeout !== undefined ? { startTimeout: o.startTimeout } : {}),
@@ -100,6 +133,7 @@ export class Instance {
   async start(): Promise<void> {
     // Checked here, at each start, not only at load: the start may come much later.
     await this.prepared.verify?.();
+    if (this.#sandboxError) throw this.#sandboxError;
     await this.client.start();
     this.startedAt = Date.now();
   }

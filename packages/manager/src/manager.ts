@@ -2,9 +2,11 @@
 // sources.ts prepares them), each plugin's life (managed-plugin.ts), calls through handles
 // (routing.ts), metrics (metrics.ts) and watch mode (watch.ts finds changes, reconcile.ts
 // acts on them). Its public methods are the package's API.
+
 import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 import type { LogRecord } from '@plugwire/core';
+import type { SandboxInfo } from '@plugwire/sandbox';
 import createDebug from 'debug';
 import semver from 'semver';
 import { IdleTracker, sleeperOf } from './activation.js';
@@ -92,6 +94,8 @@ export interface Inspection {
   methods: Record<string, string[] | null>;
   /** What the running process negotiated. */
   process: { pid: number; protocolVersion: number; codec: string } | undefined;
+  /** The sandbox the running process is in (@plugwire/sandbox), while one runs. */
+  sandbox: SandboxInfo | undefined;
 }
 
 /** Splits `kv@^2` into name and range. */
@@ -521,7 +525,7 @@ export class PluginManager extends EventEmitter<ManagerEvents> {
       proc = { pid: info.pid, protocolVersion: info.protocolVersion, codec: info.codec };
       for (const [n, m] of Object.entries(info.methods ?? {})) if (m) methods[n] = m;
     }
-    return { info: this.#info(p), manifest, methods, process: proc };
+    return { info: this.#info(p), manifest, methods, process: proc, sandbox: cur?.sandbox?.info() };
   }
 
   // ---- metrics ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import semver from 'semver';
 import { type Activation, parseActivation } from './activation.js';
 import { ManifestError } from './errors.js';
 import { parseRoutes, type RouteSet } from './routes.js';
+import { type ManifestSandbox, parseSandbox } from './sandbox.js';
 
 export const MANIFEST_FILE = 'plugin.json';
 
@@ -53,6 +54,8 @@ export interface Manifest {
   routes: RouteSet | undefined;
   /** When it starts and stops (`activation`, `idleTimeout`). @default { mode: 'eager' } */
   activation: Activation;
+  /** Limits and environment it runs with (`sandbox`, @plugwire/sandbox). */
+  sandbox: ManifestSandbox | undefined;
 }
 
 // npm's package name rules (a plugin is often published as one): at most 214 characters.
@@ -84,6 +87,7 @@ const KNOWN = new Set([
   'routePrefix',
   'activation',
   'idleTimeout',
+  'sandbox',
   '$schema',
 ]);
 
@@ -257,6 +261,7 @@ export function validateManifest(raw: unknown, file: string): Manifest {
     configSchema,
     routes,
     activation,
+    sandbox: parseSandbox(raw.sandbox, fail),
   };
 }
 

@@ -1,7 +1,9 @@
 // The `plugwire` command: list, inspect, call, new, run, pack. Built with commander (the
 // most used CLI library for Node, typed, no dependencies).
+
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { describeSandbox } from '@plugwire/sandbox';
 import { Command, CommanderError, Option } from 'commander';
 import pc from 'picocolors';
 import { packBundle } from '../bundle.js';
@@ -321,6 +323,10 @@ async function inspect(g: GlobalOptions, ref: string, o: { json?: boolean }): Pr
         `${colourState(i.state)}${i.pid ? `, pid ${i.pid}` : ''}${i.uptimeMs !== undefined ? `, up ${duration(i.uptimeMs)}` : ''}`,
       ],
       ['config schema', m.configSchema ? JSON.stringify(m.configSchema) : '-'],
+      [
+        'sandbox',
+        x.sandbox ? describeSandbox(x.sandbox) : m.sandbox ? JSON.stringify(m.sandbox) : '-',
+      ],
     ];
     const out = [`${pc.bold(m.name)} ${m.version}`];
     for (const [k, v] of rows) out.push(`  ${pc.dim(k.padEnd(14))}${v}`);
