@@ -198,7 +198,7 @@ test('a program that prints other output and keeps running fails the start at st
   assert.ok(err.stdout[1]!.length < 300, 'a long line is quoted cut');
   assert.match(
     err.message,
-    /printed to stdout instead of a handshake line[^]*Server listening on port 8080/,
+    /printed to stdout instead of a handshake line[\s\S]*Server listening on port 8080/,
   );
 });
 
@@ -212,6 +212,6 @@ test('a program that prints other output and exits fails the start at once, quot
   const err = await client.start().catch((e) => e);
   assert.ok(err instanceof HandshakeError, String(err));
   assert.deepEqual(err.stdout, ['usage: tool [options]']);
-  assert.match(err.message, /exited before the handshake[^]*usage: tool \[options\]/);
+  assert.match(err.message, /exited before the handshake[\s\S]*usage: tool \[options\]/);
   assert.equal(client.exited, true);
 });
