@@ -15,12 +15,12 @@ import { checkLeaks } from './helpers.js';
 checkLeaks();
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
-// The manager and the control plane too: control ships the `plugwire` command (the CLI's code
-// is the manager's).
-const packages = ['mux', 'rpc', 'core', 'sdk', 'manager', 'control'];
+// The manager (with the sandbox it starts plugins through) and the control plane too: control
+// ships the `plugwire` command (the CLI's code is the manager's).
+const packages = ['mux', 'rpc', 'core', 'sdk', 'sandbox', 'manager', 'control'];
 let scratch: string;
 
-// Its own deadline: npm install of six tarballs and their dependencies can take longer
+// Its own deadline: npm install of seven tarballs and their dependencies can take longer
 // than a test's (scripts/test.mjs) under load.
 before(
   async () => {
@@ -60,6 +60,7 @@ test('npm pack gives tarballs with dist, types and a README, and no tests', asyn
     'plugwire-manager-0.1.0.tgz',
     'plugwire-mux-0.1.0.tgz',
     'plugwire-rpc-0.1.0.tgz',
+    'plugwire-sandbox-0.1.0.tgz',
     'plugwire-sdk-0.1.0.tgz',
   ]);
   for (const p of packages) {

@@ -201,7 +201,7 @@ function countResources(): Map<string, number> {
 }
 
 const baseline = countResources();
-const TRANSIENT = new Set(['Immediate', 'FSReqCallback', 'CloseReq']);
+const TRANSIENT = new Set(['Immediate', 'FSReqCallback', 'FSReqPromise', 'CloseReq']);
 
 /**
  * Asserts that nothing the tests started is still running: no timer, socket, server or
@@ -214,7 +214,7 @@ export async function assertNoLeaks(): Promise<void> {
   const leaked: string[] = [];
   for (const [type, n] of countResources()) {
     const extra = n - (baseline.get(type) ?? 0);
-    // fs requests (FSReqCallback, CloseReq) are the runner's and the loader's own work:
+    // fs requests (FSReqCallback, FSReqPromise, CloseReq) are the runner's and the loader's:
     // Node 24 still has some in flight when the last after() hook runs.
     if (extra > 0 && !TRANSIENT.has(type)) leaked.push(`${extra} ${type}`);
   }
