@@ -46,7 +46,11 @@ test('kill() while the start waits for the handshake ends the start at once, not
   // never prints a handshake line, and ignores its stdin closing: it takes the SIGKILL
   const c = client(t, 'fake-plugin', { env: { FIXTURE_MODE: 'silent' }, killGrace: 200 });
   const starting = c.start().catch((e) => e);
-  await eventually(() => assert.ok(c.pid), 5_000, 'the plugin process to be spawned');
+  await eventually(
+    () => assert.ok(c.pid, 'the plugin has no pid yet'),
+    5_000,
+    'the plugin process to be spawned',
+  );
   const status = await c.kill();
   assert.deepEqual(status, { code: null, signal: 'SIGKILL' });
   // the default start timeout is 60 s: only the kill can end the start this soon

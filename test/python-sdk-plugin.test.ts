@@ -233,7 +233,17 @@ test('a Python plugin logs hclog JSON records that the host parses', { skip }, a
   const client = pythonClient(t, { logger: (r) => records.push(r) });
   const c = await client.dispense(calc);
   await c.log('cache nearly full');
-  await eventually(() => assert.ok(records.some((r) => r.message === 'cache nearly full')), 5000);
+  // A message of our own: without one, a failing assert.ok makes Node 20 parse this file's
+  // source (acorn) to quote the expression, which blocks the event loop for many seconds on
+  // every poll, so the record never gets a chance to arrive.
+  await eventually(
+    () =>
+      assert.ok(
+        records.some((r) => r.message === 'cache nearly full'),
+        'the hclog record has not arrived yet',
+      ),
+    5000,
+  );
   const rec = records.find((r) => r.message === 'cache nearly full')!;
   assert.equal(rec.level, 'warn');
   assert.equal(rec.structured, true);
