@@ -101,14 +101,15 @@ function grown(before: Map<string, number>): string[] {
  * awaited. For conditions with no event to wait on.
  */
 export async function eventually(
-  check: () => void,
+  check: () => void | Promise<void>,
   ms = EVENTUALLY_MS,
   what?: string,
 ): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     try {
-      check();
+      // Awaited: an async check's rejection is a failed poll, not an unhandled rejection.
+      await check();
       return;
     } catch (err) {
       if (Date.now() > deadline) {
