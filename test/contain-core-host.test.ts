@@ -119,10 +119,13 @@ test('tcp: a local client that connects first without the token is refused, and 
     },
   });
   t.after(() => client.kill());
+  // Listened for before kill(): kill() waits for the pid to die, so the child's 'exit'
+  // event can fire before kill() returns, and a later once() would wait forever.
+  const exited = once(plugin, 'exit');
   const calc = await client.dispense<RpcPeer>('calc');
   assert.equal(await calc.request('add', [2, 3]), 5);
   await client.kill();
-  await once(plugin, 'exit');
+  await exited;
 });
 
 test('tcp: after a reattachable plugin’s host detaches, a client without the token is refused', async (t) => {
